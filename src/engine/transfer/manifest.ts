@@ -1,0 +1,84 @@
+/**
+ * The sender's manifest: the paths a user named, walked into files with
+ * relative, '/'-separated names. A folder `photos` becomes `photos/a.jpg`,
+ * `photos/2024/b.jpg`, …; a file keeps its base name.
+ *
+ * Symlinks named on the command line are followed; symlinks found inside a
+ * folder are skipped (following them could loop or leak files from outside
+ * the folder the user meant). Sockets, FIFOs and devices are skipped too.
+ */
+import { lstat, opendir, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { FerryError } from '../errors.js';
+import { validateRelativePath } from './safe-path.js';
+
+/** One file to send. */
+export interface SourceFile {
+  /** Relative name the receiver sees. */
+  readonly path: string;
+  /** Absolute path on this machine. */
+  readonly absolute: string;
+  readonly size: number;
+  readonly mtime: number;
+}
+
+/** What the walk left out, so the user can be told. */
+export interface WalkResult {
+  readonly files: SourceFile[];
+  readonly skipped: string[];
+}
+
+/** Walk `paths` into a manifest. Throws FerryError IO for a missing path or a name clash. */
+export async function walkSources(paths: readonly string[]): Promise<WalkResult> {
+  if (paths.length === 0) throw new RangeError('paths: name at least one file or folder');
+  const files: SourceFile[] = [];
+  const skipped: string[] = [];
+  for (const p of paths) {
+    const abs = resolve(p);
+    let st: Awaited<ReturnType<typeof stat>>;
+    try {
+      st = await stat(abs);
+    } catch (cause) {
+      throw new FerryError('IO', `cannot read '${p}': ${(cause as Error).message}`, { cause });
+    }
+    const name = basename(abs);
+    if (st.isFile()) {
+      files.push({ path: name, absolute: abs, size: st.size, mtime: st.mtimeMs });
+    } else if (st.isDirectory()) {
+      await walkDir(abs, name, files, skipped);
+    } else {
+      skipped.push(p);
+    }
+  }
+  const seen = new Set<string>();
+  for (const f of files) {
+    if (seen.has(f.path)) {
+      throw new FerryError('IO', `two sources would both arrive as '${f.path}'; rename one`);
+    }
+    seen.add(f.path);
+    try {
+      validateRelativePath(f.path);
+    } catch (cause) {
+      throw new FerryError(
+        'HOSTILE_NAME',
+        `'${f.absolute}' has a name the receiver would refuse: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+  }
+  if (files.length === 0) throw new FerryError('IO', 'nothing to send: no regular files found');
+  return { files, skipped };
+}
+
+async function walkDir(dir: string, rel: string, out: SourceFile[], skipped: string[]) {
+  const entries: string[] = [];
+  for await (const e of await opendir(dir)) entries.push(e.name);
+  entries.sort();
+  for (const name of entries) {
+    const abs = join(dir, name);
+    const st = await lstat(abs);
+    if (st.isDirectory()) await walkDir(abs, `${rel}/${name}`, out, skipped);
+    else if (st.isFile()) out.push({ path: `${rel}/${name}`, absolute: abs, size: st.size, mtime: st.mtimeMs });
+    else skipped.push(abs);
+  }
+}

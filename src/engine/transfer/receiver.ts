@@ -1,0 +1,650 @@
+/**
+ * The receiving side of one transfer.
+ *
+ * handshake → offer (validated: every name is hostile until proven otherwise)
+ * → decide → re-verify what an earlier session left on disk → free-space
+ * check → accept with have-sets → chunks (authenticated, leaf-checked,
+ * written to `<name>.part`, then acked) → file-end: rebuild the root from all
+ * leaves; only a matching root renames the part file into place (never over
+ * an existing file) → complete.
+ *
+ * Memory: chunks are written as they arrive; at most `memoryBudget` bytes of
+ * writes are pending before the loop stops reading (backpressure onto the
+ * stream, so even a sender that ignores the window cannot grow our heap).
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { type HandshakeOptions, runHandshake } from '../crypto/handshake.js';
+import { ConnectionError, FerryError, IntegrityError, ProtocolError } from '../errors.js';
+import { FrameReader, FrameWriter } from '../protocol/frame.js';
+import { DataFlag, type DataHeader, type MessageOf, toRanges } from '../protocol/messages.js';
+import type { ByteStream } from '../transport/link.js';
+import { SecureChannel } from './channel.js';
+import { decompressChunk } from './compression.js';
+import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
+import {
+  checkFreeSpace,
+  createPartFile,
+  openExistingPart,
+  placeWithoutOverwrite,
+  resolveTarget,
+  validateRelativePath,
+} from './safe-path.js';
+import { type FileProgress, Transfer, toHex } from './transfer.js';
+import {
+  ChunkState,
+  type FileCheckpoint,
+  type PeerFacts,
+  type ReceiveCheckpoint,
+  type SessionStore,
+  type TransferSummary,
+} from './types.js';
+
+/** What the user is asked to accept. */
+export interface OfferInfo {
+  readonly transferId: string;
+  readonly files: readonly { path: string; size: number }[];
+  readonly total: number;
+  readonly chunkSize: number;
+  readonly peer: PeerFacts;
+  /** A checkpoint from an earlier session exists for this transfer. */
+  readonly resuming: boolean;
+}
+
+/** The user's answer to an offer. */
+export type Decision = { accept: true; files?: readonly number[] } | { accept: false; reason?: string };
+
+/** Options of a receive. */
+export interface ReceiveOptions {
+  readonly stream: ByteStream;
+  readonly identity: HandshakeOptions['identity'];
+  readonly targetDir: string;
+  readonly store: SessionStore;
+  readonly password?: Uint8Array;
+  readonly context?: Uint8Array;
+  readonly expectedPeer?: Uint8Array;
+  /** Asked once per offer; default accepts everything. */
+  readonly decide?: (offer: OfferInfo) => Decision | Promise<Decision>;
+  /** Bytes of chunk writes that may be pending; default 64 MiB. */
+  readonly memoryBudget?: number;
+  /** Debounce of progress checkpoints; default 1000 ms. */
+  readonly checkpointIntervalMs?: number;
+  readonly now?: () => number;
+}
+
+interface RecvFile {
+  readonly index: number;
+  readonly path: string;
+  readonly segments: string[];
+  readonly size: number;
+  readonly count: number;
+  leaves: LeafSet;
+  partPath: string;
+  handle: FileHandle | null;
+  /** Already verified and in place from an earlier session. */
+  savedAs: string | null;
+  verified: boolean;
+  pending: number;
+  nacks: number;
+  rounds: number;
+  senderLeaves: Uint8Array | null;
+  senderLeavesGot: number;
+}
+
+const MAX_NACKS_PER_FILE = 16;
+const MAX_ROOT_ROUNDS = 2;
+
+/** Start receiving; returns at once, progress arrives as events. */
+export function startReceive(opts: ReceiveOptions): ReceiveTransfer {
+  return new ReceiveTransfer(opts);
+}
+
+/** A running receive. */
+export class ReceiveTransfer extends Transfer {
+  readonly #opts: ReceiveOptions;
+  readonly #targetDir: string;
+  readonly #budget: number;
+  #chunkSize = 0;
+  #hasher: ChunkHasher | null = null;
+  #files: (RecvFile | null)[] = [];
+  #pendingBytes = 0;
+  #acks = new Map<number, number[]>();
+  #ackScheduled = false;
+  #saveTimer: NodeJS.Timeout | null = null;
+  #saving: Promise<void> = Promise.resolve();
+  #bytesWritten = 0;
+  #wireBytes = 0;
+  #peerFingerprint = '';
+
+  constructor(opts: ReceiveOptions) {
+    super('receiver', opts.stream, opts.now);
+    this.#opts = opts;
+    this.#targetDir = resolve(opts.targetDir);
+    this.#budget = opts.memoryBudget ?? 64 * 1024 * 1024;
+    this.#run().catch((err) => this.fail(err));
+  }
+
+  async #run(): Promise<void> {
+    this.#hasher = await ChunkHasher.create();
+    const reader = new FrameReader(this.stream);
+    const writer = new FrameWriter(this.stream);
+    const keys = await runHandshake({
+      role: 'receiver',
+      reader,
+      writer,
+      identity: this.#opts.identity,
+      ...(this.#opts.password ? { password: this.#opts.password } : {}),
+      ...(this.#opts.context ? { context: this.#opts.context } : {}),
+      ...(this.#opts.expectedPeer ? { expectedPeer: this.#opts.expectedPeer } : {}),
+    });
+    if (this.isFinished) return;
+    this.peer = {
+      fingerprint: keys.peerFingerprint,
+      publicKey: keys.peerIdentity,
+      sas: keys.sas,
+      suite: keys.suite,
+      usedCode: keys.usedCode,
+    };
+    this.#peerFingerprint = keys.peerFingerprint;
+    this.emit({ type: 'handshake', peer: this.peer });
+    const ch = new SecureChannel(reader, writer, keys, 'receiver');
+    this.channel = ch;
+    this.state = 'awaiting-accept';
+    this.touch();
+
+    const first = await ch.receive();
+    if (first === null) throw new ConnectionError('sender closed the stream before its offer');
+    if (first.kind !== 'control') throw new ProtocolError('data before the offer');
+    if (first.msg.t !== 'offer') {
+      if (this.handleCommon(first.msg)) return;
+      throw new ProtocolError(`expected an offer, got '${first.msg.t}'`);
+    }
+    await this.#onOffer(ch, first.msg);
+    if (this.isFinished) return;
+    await this.#receiveLoop(ch);
+  }
+
+  async #onOffer(ch: SecureChannel, offer: MessageOf<'offer'>): Promise<void> {
+    ch.setTransferId(offer.transferId);
+    this.transferIdHex = toHex(offer.transferId);
+    this.#chunkSize = offer.chunkSize;
+    const seen = new Set<string>();
+    let total = 0;
+    const segments = offer.files.map((f) => {
+      const segs = validateRelativePath(f.path);
+      const key = segs.join('/');
+      if (seen.has(key)) throw new FerryError('HOSTILE_NAME', `offer lists '${key}' twice`);
+      seen.add(key);
+      total += f.size;
+      return segs;
+    });
+    if (!Number.isSafeInteger(total)) throw new ProtocolError('offer total size is not a safe integer');
+    for (const f of offer.files) {
+      // A chunk index must fit the u32 header field.
+      if (chunkCount(f.size, this.#chunkSize) > 0xffff_ffff) throw new ProtocolError('file too large');
+    }
+    const checkpoint = await this.#opts.store.load(this.transferIdHex);
+    const usable =
+      checkpoint &&
+      checkpoint.chunkSize === offer.chunkSize &&
+      resolve(checkpoint.targetDir) === this.#targetDir &&
+      checkpoint.peerFingerprint === this.#peerFingerprint
+        ? checkpoint
+        : undefined;
+
+    this.files = offer.files.map(
+      (f): FileProgress => ({
+        path: f.path,
+        size: f.size,
+        chunkCount: chunkCount(f.size, this.#chunkSize),
+        chunks: new Uint8Array(chunkCount(f.size, this.#chunkSize)),
+        leavesVerified: 0,
+        root: 'skipped',
+        mismatched: [],
+        accepted: false,
+      }),
+    );
+    this.touch();
+    const decision: Decision = this.#opts.decide
+      ? await this.#opts.decide({
+          transferId: this.transferIdHex,
+          files: offer.files.map((f) => ({ path: f.path, size: f.size })),
+          total,
+          chunkSize: offer.chunkSize,
+          peer: this.peer!,
+          resuming: usable !== undefined,
+        })
+      : { accept: true };
+    if (this.isFinished) return;
+    if (!decision.accept) {
+      const reason = decision.reason ?? 'declined by the receiver';
+      await ch.sendControl({ t: 'decline', reason });
+      this.finish('cancelled', new FerryError('DECLINED', reason), 'local');
+      return;
+    }
+    const chosen = new Set(decision.files ?? offer.files.map((_, i) => i));
+    for (const i of chosen) {
+      if (!offer.files[i]) throw new RangeError(`decision.files: no file ${i} in the offer`);
+    }
+
+    // Re-verify what earlier sessions left before claiming any of it.
+    this.#files = offer.files.map(() => null);
+    let needed = 0;
+    for (const i of [...chosen].sort((a, b) => a - b)) {
+      const f = offer.files[i]!;
+      const prior = usable?.files.find((p) => p.index === i && p.path === f.path);
+      const rf = await this.#reopen(i, f.path, segments[i]!, f.size, prior);
+      this.#files[i] = rf;
+      needed += f.size - this.#claimedBytes(rf);
+    }
+    await checkFreeSpace(this.#targetDir, needed);
+    for (const rf of this.#files) {
+      if (rf && !rf.handle && !rf.savedAs) {
+        const created = await createPartFile(await resolveTarget(this.#targetDir, rf.segments));
+        rf.partPath = created.path;
+        rf.handle = created.handle;
+      }
+    }
+
+    this.total = 0;
+    const accept: MessageOf<'accept'>['files'] = [];
+    for (const rf of this.#files) {
+      if (!rf) continue;
+      const fp = this.files[rf.index]!;
+      fp.accepted = true;
+      fp.root = 'streaming';
+      this.total += rf.size;
+      const have: number[] = [];
+      for (let c = 0; c < rf.count; c++) {
+        if (!rf.leaves.has(c)) continue;
+        have.push(c);
+        fp.chunks[c] = ChunkState.Written;
+        fp.leavesVerified++;
+      }
+      const leaves = new Uint8Array(have.length * 32);
+      have.forEach((c, k) => {
+        leaves.set(rf.leaves.get(c)!, k * 32);
+      });
+      accept.push({ file: rf.index, have: toRanges(have), leaves });
+    }
+    const resumed = this.#files.reduce((s, rf) => s + (rf ? this.#claimedBytes(rf) : 0), 0);
+    this.bytesDone = resumed;
+    await this.#saveNow();
+    this.state = this.isPaused ? 'paused' : 'transferring';
+    this.touch();
+    await ch.sendControl({ t: 'accept', files: accept });
+    this.emit({
+      type: 'started',
+      transferId: this.transferIdHex,
+      files: accept.map((a) => ({ path: offer.files[a.file]!.path, size: offer.files[a.file]!.size })),
+      total: this.total,
+      resumedBytes: resumed,
+    });
+  }
+
+  #claimedBytes(rf: RecvFile): number {
+    let n = 0;
+    for (let c = 0; c < rf.count; c++) {
+      if (rf.leaves.has(c)) n += chunkLength(rf.size, this.#chunkSize, c);
+    }
+    return n;
+  }
+
+  /** Rebuild a file's state from an earlier session, re-hashing every claimed chunk. */
+  async #reopen(
+    index: number,
+    path: string,
+    segments: string[],
+    size: number,
+    prior: FileCheckpoint | undefined,
+  ): Promise<RecvFile> {
+    const count = chunkCount(size, this.#chunkSize);
+    const rf: RecvFile = {
+      index,
+      path,
+      segments,
+      size,
+      count,
+      leaves: new LeafSet(count),
+      partPath: '',
+      handle: null,
+      savedAs: null,
+      verified: false,
+      pending: 0,
+      nacks: 0,
+      rounds: 0,
+      senderLeaves: null,
+      senderLeavesGot: 0,
+    };
+    if (!prior) return rf;
+    const source = prior.savedAs ?? prior.partPath;
+    if (!this.#inside(source)) return rf;
+    let fh: FileHandle;
+    try {
+      fh = prior.savedAs ? await open(source, 'r') : await openExistingPart(source);
+    } catch {
+      return rf; // gone or replaced by a symlink: start this file afresh
+    }
+    const old = LeafSet.fromJSON(prior.leaves);
+    if (!prior.savedAs && (await fh.stat()).size > size) await fh.truncate(size);
+    const buf = Buffer.allocUnsafe(this.#chunkSize);
+    for (let c = 0; c < Math.min(count, old.count); c++) {
+      const want = old.get(c);
+      if (!want) continue;
+      const len = chunkLength(size, this.#chunkSize, c);
+      const { bytesRead } = await fh.read(buf, 0, len, c * this.#chunkSize);
+      if (bytesRead !== len) continue;
+      const leaf = this.#hasher!.leaf(buf.subarray(0, len));
+      if (Buffer.compare(leaf, want) === 0) rf.leaves.set(c, leaf);
+    }
+    if (prior.savedAs) {
+      if (rf.leaves.presentCount === count && (await fh.stat()).size === size) {
+        rf.savedAs = prior.savedAs;
+        rf.handle = fh;
+        return rf;
+      }
+      // The saved copy was changed since; leave it alone and fetch a fresh one.
+      await fh.close();
+      rf.leaves = new LeafSet(count);
+      return rf;
+    }
+    rf.partPath = prior.partPath;
+    rf.handle = fh;
+    return rf;
+  }
+
+  #inside(p: string): boolean {
+    const rel = relative(this.#targetDir, p);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  }
+
+  async #receiveLoop(ch: SecureChannel): Promise<void> {
+    while (!this.isFinished) {
+      const inc = await ch.receive();
+      if (this.isFinished) return;
+      if (inc === null) throw new ConnectionError('sender closed the stream before completing');
+      if (inc.kind === 'data') {
+        await this.#onData(inc.header, inc.leaf, inc.payload);
+        continue;
+      }
+      const msg = inc.msg;
+      if (this.handleCommon(msg)) continue;
+      switch (msg.t) {
+        case 'file-end':
+          await this.#onFileEnd(ch, msg);
+          break;
+        case 'leaves':
+          await this.#onLeaves(ch, msg);
+          break;
+        default:
+          throw new ProtocolError(`unexpected '${msg.t}' from the sender`);
+      }
+    }
+  }
+
+  #file(index: number): RecvFile {
+    const rf = this.#files[index];
+    if (!rf) throw new ProtocolError(`sender used file ${index}, which was not accepted`);
+    return rf;
+  }
+
+  async #onData(h: DataHeader, leaf: Uint8Array, payload: Uint8Array): Promise<void> {
+    const rf = this.#file(h.file);
+    if (rf.verified || rf.savedAs) throw new ProtocolError(`chunk for file ${h.file}, already verified`);
+    if (h.chunk >= rf.count) throw new ProtocolError(`chunk ${h.chunk} beyond file ${h.file}'s end`);
+    const len = chunkLength(rf.size, this.#chunkSize, h.chunk);
+    if (h.length !== len) throw new ProtocolError(`chunk ${h.chunk} declares ${h.length} bytes, expected ${len}`);
+    if (((h.flags & DataFlag.Final) !== 0) !== (h.chunk === rf.count - 1)) {
+      throw new ProtocolError(`chunk ${h.chunk} has a wrong final flag`);
+    }
+    let data: Uint8Array = payload;
+    if (h.flags & DataFlag.Compressed) data = await decompressChunk(payload, len);
+    else if (payload.length !== len) throw new ProtocolError(`chunk ${h.chunk} payload has wrong length`);
+    this.#wireBytes += payload.length;
+    const mine = this.#hasher!.leaf(data);
+    if (Buffer.compare(mine, leaf) !== 0) {
+      if (++rf.nacks > MAX_NACKS_PER_FILE) {
+        throw new IntegrityError(`'${rf.path}': too many chunks do not match their leaves`);
+      }
+      this.setChunk(h.file, h.chunk, ChunkState.Failed);
+      this.touch();
+      await this.channel!.sendControl({
+        t: 'nack',
+        file: h.file,
+        chunk: h.chunk,
+        reason: 'chunk does not hash to its leaf',
+      });
+      return;
+    }
+    if (rf.leaves.has(h.chunk)) {
+      // The sender re-sends a chunk we claimed: its copy differs (source changed).
+      rf.leaves.clear(h.chunk);
+      this.bytesDone -= len;
+      this.files[h.file]!.leavesVerified--;
+    }
+    this.setChunk(h.file, h.chunk, ChunkState.InFlight);
+    rf.pending++;
+    this.#pendingBytes += len;
+    this.#write(rf, h.chunk, data, mine).then(
+      () => {
+        rf.pending--;
+        this.#pendingBytes -= len;
+        this.wake.notify();
+      },
+      (err) => {
+        rf.pending--;
+        this.#pendingBytes -= len;
+        this.fail(err);
+      },
+    );
+    while (this.#pendingBytes > this.#budget && !this.isFinished) await this.wake.wait();
+  }
+
+  async #write(rf: RecvFile, chunk: number, data: Uint8Array, leaf: Uint8Array): Promise<void> {
+    const fh = rf.handle!;
+    let off = 0;
+    while (off < data.length) {
+      const { bytesWritten } = await fh.write(data, off, data.length - off, chunk * this.#chunkSize + off);
+      off += bytesWritten;
+    }
+    // Recorded even if the transfer failed meanwhile: the bytes are on disk and
+    // authenticated, so the checkpoint may claim them for a resume.
+    rf.leaves.set(chunk, leaf);
+    if (this.isFinished) return;
+    this.setChunk(rf.index, chunk, ChunkState.Written);
+    this.files[rf.index]!.leavesVerified++;
+    this.bytesDone += data.length;
+    this.#bytesWritten += data.length;
+    this.rate.add(data.length);
+    this.progress();
+    this.#queueAck(rf.index, chunk);
+    this.#scheduleSave();
+  }
+
+  #queueAck(file: number, chunk: number): void {
+    let list = this.#acks.get(file);
+    if (!list) {
+      list = [];
+      this.#acks.set(file, list);
+    }
+    list.push(chunk);
+    if (this.#ackScheduled) return;
+    this.#ackScheduled = true;
+    setImmediate(() => {
+      this.#ackScheduled = false;
+      const ranges: number[] = [];
+      for (const [f, chunks] of this.#acks) {
+        chunks.sort((a, b) => a - b);
+        const pairs = toRanges(chunks);
+        for (let k = 0; k < pairs.length; k += 2) ranges.push(f, pairs[k]!, pairs[k + 1]!);
+      }
+      this.#acks.clear();
+      if (ranges.length === 0 || this.isFinished) return;
+      for (let k = 0; k < ranges.length; k += 3 * 4096) {
+        this.channel!.sendControl({ t: 'ack', ranges: ranges.slice(k, k + 3 * 4096) }).catch((err) =>
+          this.fail(err),
+        );
+      }
+    });
+  }
+
+  async #drain(rf: RecvFile): Promise<void> {
+    while (rf.pending > 0 && !this.isFinished) await this.wake.wait();
+  }
+
+  async #onFileEnd(ch: SecureChannel, msg: MessageOf<'file-end'>): Promise<void> {
+    const rf = this.#file(msg.file);
+    if (rf.verified) throw new ProtocolError(`second file-end for verified file ${msg.file}`);
+    await this.#drain(rf);
+    if (this.isFinished) return;
+    if (rf.leaves.presentCount !== rf.count) {
+      throw new ProtocolError(
+        `file-end for '${rf.path}' with ${rf.count - rf.leaves.presentCount} chunks never sent`,
+      );
+    }
+    this.state = 'verifying';
+    const root = merkleRoot(this.#hasher!, rf.leaves.bytes, rf.count);
+    const fp = this.files[rf.index]!;
+    if (Buffer.compare(root, msg.root) !== 0) {
+      fp.root = 'mismatch';
+      this.touch();
+      if (++rf.rounds > MAX_ROOT_ROUNDS) {
+        throw new IntegrityError(`'${rf.path}': Merkle root still mismatches after re-fetching`);
+      }
+      rf.senderLeaves = new Uint8Array(rf.count * 32);
+      rf.senderLeavesGot = 0;
+      await ch.sendControl({ t: 'need-leaves', file: rf.index });
+      return;
+    }
+    if (rf.savedAs === null) {
+      await rf.handle!.sync();
+      await rf.handle!.close();
+      rf.handle = null;
+      rf.savedAs = await placeWithoutOverwrite(
+        rf.partPath,
+        await resolveTarget(this.#targetDir, rf.segments),
+      );
+    } else {
+      await rf.handle?.close();
+      rf.handle = null;
+    }
+    const savedAs = rf.savedAs!;
+    rf.verified = true;
+    this.markFileVerified(rf.index);
+    this.state = this.isPaused ? 'paused' : 'transferring';
+    await this.#saveNow();
+    await ch.sendControl({ t: 'file-verified', file: rf.index });
+    this.emit({ type: 'file-verified', file: rf.index, path: rf.path, root: toHex(root), savedAs: savedAs });
+    if (this.#files.every((f) => !f || f.verified)) await this.#complete(ch);
+  }
+
+  async #onLeaves(ch: SecureChannel, msg: MessageOf<'leaves'>): Promise<void> {
+    const rf = this.#file(msg.file);
+    const mine = rf.senderLeaves;
+    const n = msg.leaves.length / 32;
+    if (!mine || msg.start + n > rf.count) throw new ProtocolError('unrequested or oversized leaves');
+    mine.set(msg.leaves, msg.start * 32);
+    rf.senderLeavesGot += n;
+    if (rf.senderLeavesGot < rf.count) return;
+    rf.senderLeaves = null;
+    const bad: number[] = [];
+    for (let c = 0; c < rf.count; c++) {
+      const have = rf.leaves.get(c);
+      if (!have || Buffer.compare(have, mine.subarray(c * 32, c * 32 + 32)) !== 0) bad.push(c);
+    }
+    if (bad.length === 0) {
+      throw new IntegrityError(`'${rf.path}': every leaf matches but the sender's root does not`);
+    }
+    const fp = this.files[rf.index]!;
+    fp.mismatched = bad;
+    for (const c of bad) {
+      rf.leaves.clear(c);
+      fp.chunks[c] = ChunkState.Failed;
+      fp.leavesVerified--;
+      this.bytesDone -= chunkLength(rf.size, this.#chunkSize, c);
+    }
+    this.touch();
+    this.emit({ type: 'chunks-refetched', file: rf.index, chunks: bad, reason: 'Merkle root mismatch' });
+    for (let k = 0; k < bad.length; k += 65_536) {
+      await ch.sendControl({ t: 'refetch', file: rf.index, chunks: bad.slice(k, k + 65_536) });
+    }
+  }
+
+  async #complete(ch: SecureChannel): Promise<void> {
+    const summary: TransferSummary = {
+      transferId: this.transferIdHex!,
+      files: this.#files
+        .filter((f): f is RecvFile => f !== null)
+        .map((f) => ({
+          path: f.path,
+          size: f.size,
+          merkleRoot: toHex(merkleRoot(this.#hasher!, f.leaves.bytes, f.count)),
+          savedAs: f.savedAs!,
+        })),
+      bytesTransferred: this.#bytesWritten,
+      bytesSkipped: this.total - this.#bytesWritten,
+      wireBytes: this.#wireBytes,
+    };
+    await ch.sendControl({ t: 'complete' });
+    await this.#opts.store.remove(this.transferIdHex!);
+    this.finish('completed', summary);
+    await this.stream.closeWrite().catch(() => undefined);
+  }
+
+  #checkpoint(): ReceiveCheckpoint {
+    return {
+      kind: 'receive',
+      version: 1,
+      transferId: this.transferIdHex!,
+      targetDir: this.#targetDir,
+      chunkSize: this.#chunkSize,
+      peerFingerprint: this.#peerFingerprint,
+      files: this.#files
+        .filter((f): f is RecvFile => f !== null)
+        .map((f) => ({
+          index: f.index,
+          path: f.path,
+          size: f.size,
+          partPath: f.partPath,
+          leaves: f.leaves.toJSON(),
+          ...(f.savedAs ? { savedAs: f.savedAs } : {}),
+        })),
+      updatedAt: Date.now(),
+    };
+  }
+
+  #scheduleSave(): void {
+    if (this.#saveTimer) return;
+    this.#saveTimer = setTimeout(() => {
+      this.#saveTimer = null;
+      this.#saveNow().catch(() => undefined);
+    }, this.#opts.checkpointIntervalMs ?? 1000);
+    this.#saveTimer.unref();
+  }
+
+  /** Persist the checkpoint now (saves are serialized; the latest state wins). */
+  #saveNow(): Promise<void> {
+    if (!this.transferIdHex || this.#files.length === 0) return this.#saving;
+    const cp = this.#checkpoint();
+    this.#saving = this.#saving.then(() => this.#opts.store.save(cp)).catch(() => undefined);
+    return this.#saving;
+  }
+
+  protected override async onFinished(outcome: 'completed' | 'failed' | 'cancelled'): Promise<void> {
+    if (this.#saveTimer) clearTimeout(this.#saveTimer);
+    this.#saveTimer = null;
+    this.channel?.dispose();
+    if (outcome === 'completed') return;
+    // Let in-flight writes land, then record what is on disk for a later resume.
+    const deadline = Date.now() + 5000;
+    while (this.#files.some((f) => f && f.pending > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await this.#saveNow();
+    for (const f of this.#files) {
+      await f?.handle?.close().catch(() => undefined);
+      if (f) f.handle = null;
+    }
+  }
+}

@@ -1,0 +1,460 @@
+/**
+ * The sending side of one transfer.
+ *
+ * handshake → offer → (accept | decline) → pump chunks through the window →
+ * file-end + root per file → (file-verified | nack | need-leaves/refetch) →
+ * complete.
+ *
+ * The pump reads each chunk from disk, hashes it (the leaf travels with it),
+ * compresses it where that pays, seals and writes it. A chunk the receiver
+ * claims to have is read and hashed too, and only skipped when its leaf is
+ * the one claimed: that is how a source changed between sessions is caught
+ * and repaired chunk by chunk. Nothing is hashed before the first byte goes.
+ */
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, open } from 'node:fs/promises';
+import { type HandshakeOptions, runHandshake } from '../crypto/handshake.js';
+import { ConnectionError, FerryError, IntegrityError, ProtocolError } from '../errors.js';
+import { FrameReader, FrameWriter } from '../protocol/frame.js';
+import {
+  DataFlag,
+  fromRanges,
+  LEAVES_PER_PAGE,
+  MAX_CHUNK_SIZE,
+  MIN_CHUNK_SIZE,
+  type MessageOf,
+} from '../protocol/messages.js';
+import type { ByteStream } from '../transport/link.js';
+import { SecureChannel } from './channel.js';
+import { CompressionPolicy } from './compression.js';
+import { type SourceFile, walkSources } from './manifest.js';
+import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
+import { type FileProgress, Transfer, toHex } from './transfer.js';
+import { ChunkState, type TransferSummary } from './types.js';
+import { ChunkWindow } from './window.js';
+
+/** Options of a send. */
+export interface SendOptions {
+  readonly stream: ByteStream;
+  readonly identity: HandshakeOptions['identity'];
+  /** Files and folders to send. */
+  readonly paths: readonly string[];
+  /** CPace password from the code words; absent for identity-only (LAN, pinned) sends. */
+  readonly password?: Uint8Array;
+  /** Bound into the handshake (e.g. the room id). */
+  readonly context?: Uint8Array;
+  /** Pinned identity of the receiver, if known. */
+  readonly expectedPeer?: Uint8Array;
+  /** 16 bytes; reuse the id of an interrupted send so the receiver can resume it. */
+  readonly transferId?: Uint8Array;
+  /** Default 1 MiB. */
+  readonly chunkSize?: number;
+  /** Bytes the window may keep in flight; default 64 MiB. */
+  readonly memoryBudget?: number;
+  /** Adaptive compression; default on. */
+  readonly compression?: boolean;
+  readonly now?: () => number;
+}
+
+type WorkItem = { kind: 'chunk'; file: number; chunk: number } | { kind: 'end'; file: number };
+
+interface SendFileState {
+  readonly source: SourceFile;
+  readonly count: number;
+  readonly leaves: LeafSet;
+  /** Leaves the receiver claimed at accept time. */
+  claimed: Map<number, Uint8Array>;
+  accepted: boolean;
+  verified: boolean;
+  resends: Map<number, number>;
+}
+
+const MAX_RESENDS_PER_CHUNK = 3;
+
+/** Start sending; returns at once, progress arrives as events. */
+export function startSend(opts: SendOptions): SendTransfer {
+  return new SendTransfer(opts);
+}
+
+/** A running send. */
+export class SendTransfer extends Transfer {
+  readonly #opts: SendOptions;
+  readonly #chunkSize: number;
+  #window: ChunkWindow;
+  #files: SendFileState[] = [];
+  #queue: WorkItem[] = [];
+  #hasher: ChunkHasher | null = null;
+  #handle: { file: number; fh: FileHandle } | null = null;
+  #bytesSent = 0;
+  #bytesSkipped = 0;
+  #wireBytes = 0;
+  #outstanding = 0;
+
+  constructor(opts: SendOptions) {
+    super('sender', opts.stream, opts.now);
+    this.#opts = opts;
+    this.#chunkSize = opts.chunkSize ?? 1024 * 1024;
+    if (this.#chunkSize < MIN_CHUNK_SIZE || this.#chunkSize > MAX_CHUNK_SIZE) {
+      throw new RangeError(`chunkSize: must be ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE}`);
+    }
+    if (opts.transferId && opts.transferId.length !== 16) {
+      throw new RangeError('transferId: expected 16 bytes');
+    }
+    this.#window = new ChunkWindow({
+      chunkBytes: this.#chunkSize,
+      memoryBudget: opts.memoryBudget ?? 64 * 1024 * 1024,
+      now: this.now,
+    });
+    this.windowSize = this.#window.size;
+    this.#run().catch((err) => this.fail(err));
+  }
+
+  async #run(): Promise<void> {
+    const { files } = await walkSources(this.#opts.paths);
+    this.#hasher = await ChunkHasher.create();
+    const reader = new FrameReader(this.stream);
+    const writer = new FrameWriter(this.stream);
+    const keys = await runHandshake({
+      role: 'sender',
+      reader,
+      writer,
+      identity: this.#opts.identity,
+      ...(this.#opts.password ? { password: this.#opts.password } : {}),
+      ...(this.#opts.context ? { context: this.#opts.context } : {}),
+      ...(this.#opts.expectedPeer ? { expectedPeer: this.#opts.expectedPeer } : {}),
+    });
+    if (this.isFinished) return;
+    this.peer = {
+      fingerprint: keys.peerFingerprint,
+      publicKey: keys.peerIdentity,
+      sas: keys.sas,
+      suite: keys.suite,
+      usedCode: keys.usedCode,
+    };
+    this.emit({ type: 'handshake', peer: this.peer });
+    const ch = new SecureChannel(reader, writer, keys, 'sender');
+    this.channel = ch;
+    const transferId = this.#opts.transferId ?? randomBytes(16);
+    this.transferIdHex = toHex(transferId);
+    ch.setTransferId(transferId);
+
+    this.#files = files.map((source) => {
+      const count = chunkCount(source.size, this.#chunkSize);
+      return {
+        source,
+        count,
+        leaves: new LeafSet(count),
+        claimed: new Map(),
+        accepted: false,
+        verified: false,
+        resends: new Map(),
+      };
+    });
+    this.files = this.#files.map(
+      (f): FileProgress => ({
+        path: f.source.path,
+        size: f.source.size,
+        chunkCount: f.count,
+        chunks: new Uint8Array(f.count),
+        leavesVerified: 0,
+        root: 'streaming',
+        mismatched: [],
+        accepted: false,
+      }),
+    );
+    this.state = 'awaiting-accept';
+    this.touch();
+    await ch.sendControl({
+      t: 'offer',
+      transferId,
+      chunkSize: this.#chunkSize,
+      files: files.map((f) => ({ path: f.path, size: f.size, mtime: f.mtime })),
+    });
+
+    const pump = this.#pump();
+    pump.catch(() => undefined);
+    await Promise.all([this.#readLoop(ch), pump]);
+  }
+
+  /** Incoming control messages; data frames are a protocol error on this side. */
+  async #readLoop(ch: SecureChannel): Promise<void> {
+    while (!this.isFinished) {
+      const inc = await ch.receive();
+      if (this.isFinished) return;
+      if (inc === null) throw new ConnectionError('receiver closed the stream before completing');
+      if (inc.kind === 'data') throw new ProtocolError('receiver sent a data frame');
+      const msg = inc.msg;
+      if (this.handleCommon(msg)) continue;
+      switch (msg.t) {
+        case 'accept':
+          this.#onAccept(msg);
+          break;
+        case 'decline':
+          this.finish('failed', new FerryError('DECLINED', `receiver declined: ${msg.reason}`));
+          return;
+        case 'ack':
+          this.#onAck(msg.ranges);
+          break;
+        case 'nack':
+          this.#onNack(msg);
+          break;
+        case 'file-verified':
+          this.#onVerified(msg.file);
+          break;
+        case 'need-leaves':
+          await this.#sendLeaves(ch, msg.file);
+          break;
+        case 'refetch':
+          this.#onRefetch(msg);
+          break;
+        case 'complete':
+          await this.#onComplete();
+          return;
+        default:
+          throw new ProtocolError(`unexpected '${msg.t}' from the receiver`);
+      }
+    }
+  }
+
+  #file(index: number): SendFileState {
+    const f = this.#files[index];
+    if (!f) throw new ProtocolError(`receiver named file ${index}, which was not offered`);
+    return f;
+  }
+
+  #onAccept(msg: MessageOf<'accept'>): void {
+    if (this.state !== 'awaiting-accept') throw new ProtocolError('second accept');
+    const seen = new Set<number>();
+    for (const a of msg.files) {
+      const f = this.#file(a.file);
+      if (seen.has(a.file)) throw new ProtocolError(`file ${a.file} accepted twice`);
+      seen.add(a.file);
+      const have = fromRanges(a.have, f.count);
+      if (a.leaves.length !== have.length * 32) {
+        throw new ProtocolError(`accept for file ${a.file}: ${have.length} chunks but leaves differ`);
+      }
+      have.forEach((chunk, k) => {
+        f.claimed.set(chunk, a.leaves.subarray(k * 32, k * 32 + 32));
+      });
+      f.accepted = true;
+      this.files[a.file]!.accepted = true;
+    }
+    this.total = 0;
+    for (let i = 0; i < this.#files.length; i++) {
+      const f = this.#files[i]!;
+      if (!f.accepted) continue;
+      this.total += f.source.size;
+      for (let c = 0; c < f.count; c++) this.#queue.push({ kind: 'chunk', file: i, chunk: c });
+      this.#queue.push({ kind: 'end', file: i });
+    }
+    this.#outstanding = seen.size;
+    this.state = this.isPaused ? 'paused' : 'transferring';
+    this.touch();
+    this.emit({
+      type: 'started',
+      transferId: this.transferIdHex!,
+      files: this.#files.filter((f) => f.accepted).map((f) => ({ path: f.source.path, size: f.source.size })),
+      total: this.total,
+      resumedBytes: 0,
+    });
+    if (seen.size === 0) {
+      this.finish('failed', new FerryError('DECLINED', 'receiver accepted none of the files'));
+    }
+    this.wake.notify();
+  }
+
+  #key(file: number, chunk: number): number {
+    // Unique per (file, chunk): MAX_FILES × 2^32 chunks fits in a double's 53 bits only
+    // if chunk < 2^32 and file < 2^21, both guaranteed by the caps.
+    return file * 0x1_0000_0000 + chunk;
+  }
+
+  #onAck(ranges: readonly number[]): void {
+    if (ranges.length % 3 !== 0) throw new ProtocolError('ack ranges are not triples');
+    for (let k = 0; k < ranges.length; k += 3) {
+      const file = ranges[k]!;
+      const f = this.#file(file);
+      const start = ranges[k + 1]!;
+      const end = ranges[k + 2]!;
+      if (end <= start || end > f.count) throw new ProtocolError(`bad ack range [${start}, ${end})`);
+      for (let c = start; c < end; c++) {
+        const len = chunkLength(f.source.size, this.#chunkSize, c);
+        if (!this.#window.onAck(this.#key(file, c), len)) continue; // duplicate ack
+        this.setChunk(file, c, ChunkState.Written);
+        this.files[file]!.leavesVerified++;
+        this.bytesDone += len;
+        this.rate.add(len);
+      }
+    }
+    this.windowSize = this.#window.size;
+    this.inFlight = this.#window.inFlight;
+    this.progress();
+    this.wake.notify();
+  }
+
+  #onNack(msg: MessageOf<'nack'>): void {
+    const f = this.#file(msg.file);
+    if (msg.chunk >= f.count) throw new ProtocolError(`nack for chunk ${msg.chunk} out of range`);
+    const n = (f.resends.get(msg.chunk) ?? 0) + 1;
+    if (n > MAX_RESENDS_PER_CHUNK) {
+      throw new IntegrityError(
+        `chunk ${msg.chunk} of '${f.source.path}' failed verification ${n} times: ${msg.reason}`,
+      );
+    }
+    f.resends.set(msg.chunk, n);
+    this.#window.forget(this.#key(msg.file, msg.chunk));
+    this.#queue.unshift({ kind: 'chunk', file: msg.file, chunk: msg.chunk });
+    this.emit({ type: 'chunks-refetched', file: msg.file, chunks: [msg.chunk], reason: msg.reason });
+    this.wake.notify();
+  }
+
+  #onVerified(file: number): void {
+    const f = this.#file(file);
+    if (!f.accepted) throw new ProtocolError(`file ${file} verified but never accepted`);
+    if (f.verified) return;
+    f.verified = true;
+    this.#outstanding--;
+    this.markFileVerified(file);
+    this.emit({
+      type: 'file-verified',
+      file,
+      path: f.source.path,
+      root: toHex(merkleRoot(this.#hasher!, f.leaves.bytes, f.count)),
+    });
+  }
+
+  async #sendLeaves(ch: SecureChannel, file: number): Promise<void> {
+    const f = this.#file(file);
+    if (f.leaves.presentCount !== f.count) throw new ProtocolError(`need-leaves for unfinished file ${file}`);
+    for (let start = 0; start < f.count; start += LEAVES_PER_PAGE) {
+      const end = Math.min(f.count, start + LEAVES_PER_PAGE);
+      await ch.sendControl({ t: 'leaves', file, start, leaves: f.leaves.bytes.subarray(start * 32, end * 32) });
+    }
+  }
+
+  #onRefetch(msg: MessageOf<'refetch'>): void {
+    const f = this.#file(msg.file);
+    const resend = msg.chunks.filter((c) => {
+      if (c >= f.count) throw new ProtocolError(`refetch of chunk ${c} out of range`);
+      const n = (f.resends.get(c) ?? 0) + 1;
+      f.resends.set(c, n);
+      return true;
+    });
+    if (resend.some((c) => (f.resends.get(c) ?? 0) > MAX_RESENDS_PER_CHUNK)) {
+      throw new IntegrityError(`'${f.source.path}': root still mismatches after re-sending chunks`);
+    }
+    for (const c of resend) {
+      f.claimed.delete(c);
+      this.#queue.push({ kind: 'chunk', file: msg.file, chunk: c });
+    }
+    this.#queue.push({ kind: 'end', file: msg.file });
+    this.emit({ type: 'chunks-refetched', file: msg.file, chunks: resend, reason: 'root mismatch' });
+    this.wake.notify();
+  }
+
+  async #onComplete(): Promise<void> {
+    if (this.#outstanding !== 0) throw new ProtocolError('receiver completed with files unverified');
+    const summary: TransferSummary = {
+      transferId: this.transferIdHex!,
+      files: this.#files
+        .filter((f) => f.accepted)
+        .map((f) => ({
+          path: f.source.path,
+          size: f.source.size,
+          merkleRoot: toHex(merkleRoot(this.#hasher!, f.leaves.bytes, f.count)),
+        })),
+      bytesTransferred: this.#bytesSent,
+      bytesSkipped: this.#bytesSkipped,
+      wireBytes: this.#wireBytes,
+    };
+    this.finish('completed', summary);
+    await this.stream.closeWrite().catch(() => undefined);
+  }
+
+  /** Send work items while the window has room and nobody paused. */
+  async #pump(): Promise<void> {
+    const ch = this.channel!;
+    const compression = new CompressionPolicy(this.#opts.compression ?? true);
+    while (!this.isFinished) {
+      const item = this.#queue[0];
+      if (!item || this.isPaused || this.state === 'awaiting-accept' || !this.#window.hasRoom) {
+        await this.wake.wait();
+        continue;
+      }
+      this.#queue.shift();
+      const f = this.#files[item.file]!;
+      if (item.kind === 'end') {
+        await this.#closeHandle();
+        await ch.sendControl({
+          t: 'file-end',
+          file: item.file,
+          root: merkleRoot(this.#hasher!, f.leaves.bytes, f.count),
+        });
+        continue;
+      }
+      const len = chunkLength(f.source.size, this.#chunkSize, item.chunk);
+      const data = await this.#read(item.file, item.chunk, len);
+      const leaf = this.#hasher!.leaf(data);
+      f.leaves.set(item.chunk, leaf);
+      const claimed = f.claimed.get(item.chunk);
+      if (claimed && Buffer.compare(claimed, leaf) === 0) {
+        // The receiver has exactly these bytes: nothing travels.
+        this.#bytesSkipped += len;
+        this.bytesDone += len;
+        this.files[item.file]!.leavesVerified++;
+        this.setChunk(item.file, item.chunk, ChunkState.Written);
+        this.progress();
+        continue;
+      }
+      const [payload, compressed] = await compression.encode(item.file, data);
+      if (this.isFinished) return;
+      const key = this.#key(item.file, item.chunk);
+      this.#window.onSend(key);
+      this.inFlight = this.#window.inFlight;
+      this.setChunk(item.file, item.chunk, ChunkState.InFlight);
+      let flags = compressed ? DataFlag.Compressed : 0;
+      if (item.chunk === f.count - 1) flags |= DataFlag.Final;
+      await ch.sendData({ file: item.file, chunk: item.chunk, flags, length: len }, leaf, payload);
+      this.#bytesSent += len;
+      this.#wireBytes += payload.length;
+    }
+  }
+
+  async #read(file: number, chunk: number, len: number): Promise<Buffer> {
+    if (this.#handle?.file !== file) {
+      await this.#closeHandle();
+      const f = this.#files[file]!;
+      try {
+        this.#handle = { file, fh: await open(f.source.absolute, 'r') };
+      } catch (cause) {
+        throw new FerryError('IO', `cannot open '${f.source.absolute}': ${(cause as Error).message}`, {
+          cause,
+        });
+      }
+    }
+    const buf = Buffer.allocUnsafe(len);
+    let off = 0;
+    while (off < len) {
+      const { bytesRead } = await this.#handle.fh.read(buf, off, len - off, chunk * this.#chunkSize + off);
+      if (bytesRead === 0) {
+        throw new FerryError(
+          'IO',
+          `'${this.#files[file]!.source.absolute}' shrank while being sent (chunk ${chunk})`,
+        );
+      }
+      off += bytesRead;
+    }
+    return buf;
+  }
+
+  async #closeHandle(): Promise<void> {
+    const h = this.#handle;
+    this.#handle = null;
+    await h?.fh.close().catch(() => undefined);
+  }
+
+  protected override async onFinished(): Promise<void> {
+    this.channel?.dispose();
+    await this.#closeHandle();
+  }
+}

@@ -1,0 +1,326 @@
+/**
+ * What a sender and a receiver share: the typed event stream, the versioned
+ * snapshot, pause/resume/cancel, and the `done` promise.
+ */
+import { type ErrorCode, FerryError, toFerryError } from '../errors.js';
+import type { ByteStream } from '../transport/link.js';
+import type { SecureChannel } from './channel.js';
+import {
+  ChunkState,
+  type FileSnapshot,
+  type PeerFacts,
+  type Role,
+  type RootStatus,
+  type TransferEvent,
+  type TransferSnapshot,
+  type TransferState,
+  type TransferSummary,
+} from './types.js';
+import { RateMeter, Wakeup } from './wakeup.js';
+
+/** Mutable per-file progress kept by both roles. */
+export interface FileProgress {
+  path: string;
+  size: number;
+  chunkCount: number;
+  chunks: Uint8Array;
+  leavesVerified: number;
+  root: RootStatus;
+  mismatched: number[];
+  accepted: boolean;
+}
+
+/** Minimum interval between `progress` events. */
+const PROGRESS_EVERY_MS = 200;
+
+/** Common machinery of SendTransfer and ReceiveTransfer. */
+export abstract class Transfer {
+  readonly role: Role;
+  /** Resolves with the summary, or rejects with a FerryError (code CANCELLED when cancelled). */
+  readonly done: Promise<TransferSummary>;
+  /**
+   * Resolves once cleanup after the end is over: pending writes landed, the
+   * checkpoint is saved, files are closed. Wait for it before exiting.
+   */
+  readonly settled: Promise<void>;
+
+  protected state: TransferState = 'handshaking';
+  protected files: FileProgress[] = [];
+  protected peer: PeerFacts | null = null;
+  protected transferIdHex: string | null = null;
+  protected total = 0;
+  protected bytesDone = 0;
+  protected windowSize = 0;
+  protected inFlight = 0;
+  protected channel: SecureChannel | null = null;
+  protected readonly stream: ByteStream;
+  protected readonly rate: RateMeter;
+  protected readonly now: () => number;
+  /** Pauses in force: by us, by the peer. Work flows only when both are false. */
+  protected pausedBy = { local: false, peer: false };
+  /** Poked whenever something a loop waits on changes. */
+  protected readonly wake = new Wakeup();
+
+  #version = 0;
+  #error: { code: ErrorCode; message: string } | null = null;
+  #listeners = new Set<(e: TransferEvent) => void>();
+  #lastProgress = 0;
+  #resolve!: (s: TransferSummary) => void;
+  #reject!: (e: FerryError) => void;
+  #settled = false;
+  #settle!: () => void;
+
+  protected constructor(role: Role, stream: ByteStream, now?: () => number) {
+    this.role = role;
+    this.stream = stream;
+    this.now = now ?? (() => performance.now());
+    this.rate = new RateMeter(2000, this.now);
+    this.done = new Promise<TransferSummary>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // A caller that only listens to events must not see an unhandled rejection.
+    this.done.catch(() => undefined);
+    this.settled = new Promise<void>((resolve) => {
+      this.#settle = resolve;
+    });
+  }
+
+  /** Subscribe to events; returns the unsubscribe function. */
+  on(listener: (e: TransferEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Current state. */
+  get currentState(): TransferState {
+    return this.state;
+  }
+
+  /** An immutable picture for the UI; `version` changes whenever content does. */
+  snapshot(): TransferSnapshot {
+    const rateBps = this.rate.rate;
+    const remaining = this.total - this.bytesDone;
+    const files: FileSnapshot[] = this.files.map((f) => ({
+      path: f.path,
+      size: f.size,
+      chunkCount: f.chunkCount,
+      chunks: f.chunks.slice(),
+      leavesVerified: f.leavesVerified,
+      root: f.root,
+      mismatched: [...f.mismatched],
+      accepted: f.accepted,
+    }));
+    return {
+      version: this.#version,
+      role: this.role,
+      state: this.state,
+      transferId: this.transferIdHex,
+      peer: this.peer,
+      files,
+      bytesDone: this.bytesDone,
+      total: this.total,
+      rateBps,
+      etaSeconds: rateBps > 0 ? remaining / rateBps : null,
+      window: this.windowSize,
+      inFlight: this.inFlight,
+      error: this.#error,
+    };
+  }
+
+  /** Snapshot version only (cheap; poll this and call snapshot() when it moves). */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Pause: stop sending chunks (both sides are told). */
+  pause(): void {
+    if (this.pausedBy.local || this.isFinished) return;
+    this.pausedBy.local = true;
+    this.#applyPause('local');
+    this.channel?.sendControl({ t: 'pause' }).catch(() => undefined);
+  }
+
+  /** Resume after a local pause. */
+  resume(): void {
+    if (!this.pausedBy.local || this.isFinished) return;
+    this.pausedBy.local = false;
+    this.#applyResume('local');
+    this.channel?.sendControl({ t: 'resume' }).catch(() => undefined);
+  }
+
+  /** Cancel: the peer is told why, the stream is closed, `done` rejects with CANCELLED. */
+  cancel(reason = 'cancelled by user'): void {
+    if (this.isFinished) return;
+    const err = new FerryError('CANCELLED', reason);
+    const ch = this.channel;
+    // Queue the message before finish() disposes the channel's keys.
+    const told = ch?.sendControl({ t: 'cancel', reason });
+    this.finish('cancelled', err, 'local');
+    if (told) {
+      told
+        .then(() => this.stream.closeWrite())
+        .catch(() => undefined)
+        .finally(() => setTimeout(() => this.stream.abort(err), 1000).unref());
+    } else {
+      this.stream.abort(err);
+    }
+  }
+
+  /** Whether the transfer reached a terminal state. */
+  get isFinished(): boolean {
+    return this.#settled;
+  }
+
+  /** Handle pause/resume/cancel/error messages common to both roles; true if handled. */
+  protected handleCommon(msg: { t: string; reason?: string; code?: string; message?: string }): boolean {
+    switch (msg.t) {
+      case 'pause':
+        if (!this.pausedBy.peer) {
+          this.pausedBy.peer = true;
+          this.#applyPause('peer');
+        }
+        return true;
+      case 'resume':
+        if (this.pausedBy.peer) {
+          this.pausedBy.peer = false;
+          this.#applyResume('peer');
+        }
+        return true;
+      case 'cancel':
+        this.finish('cancelled', new FerryError('CANCELLED', `peer cancelled: ${msg.reason}`), 'peer');
+        return true;
+      case 'error':
+        throw new FerryError('REMOTE', `peer failed: ${msg.code}: ${msg.message}`, {
+          retryable: msg.code === 'CONNECTION' || msg.code === 'TIMEOUT',
+        });
+      default:
+        return false;
+    }
+  }
+
+  get #paused(): boolean {
+    return this.pausedBy.local || this.pausedBy.peer;
+  }
+
+  #applyPause(by: 'local' | 'peer'): void {
+    if (this.state === 'transferring') this.state = 'paused';
+    this.touch();
+    this.emit({ type: 'paused', by });
+  }
+
+  #applyResume(by: 'local' | 'peer'): void {
+    if (this.state === 'paused' && !this.#paused) this.state = 'transferring';
+    this.touch();
+    this.emit({ type: 'resumed', by });
+    this.wake.notify();
+  }
+
+  /** True while either side holds a pause. */
+  protected get isPaused(): boolean {
+    return this.#paused;
+  }
+
+  /** Mark the snapshot changed. */
+  protected touch(): void {
+    this.#version++;
+  }
+
+  /** Deliver an event to every listener; a throwing listener cannot break the engine. */
+  protected emit(e: TransferEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e);
+      } catch {
+        // listeners are UI code; the transfer goes on
+      }
+    }
+  }
+
+  /** Emit `progress`, throttled, or always when `force`. */
+  protected progress(force = false): void {
+    this.touch();
+    const t = this.now();
+    if (!force && t - this.#lastProgress < PROGRESS_EVERY_MS) return;
+    this.#lastProgress = t;
+    const rateBps = this.rate.rate;
+    this.emit({
+      type: 'progress',
+      bytes: this.bytesDone,
+      total: this.total,
+      rateBps,
+      etaSeconds: rateBps > 0 ? (this.total - this.bytesDone) / rateBps : null,
+    });
+  }
+
+  /** Set a chunk's state in the chunk map. */
+  protected setChunk(file: number, chunk: number, st: ChunkState): void {
+    const f = this.files[file];
+    if (f && chunk < f.chunkCount) f.chunks[chunk] = st;
+  }
+
+  /** Mark every chunk of a file verified. */
+  protected markFileVerified(file: number): void {
+    const f = this.files[file];
+    if (!f) return;
+    f.chunks.fill(ChunkState.Verified);
+    f.root = 'verified';
+    f.leavesVerified = f.chunkCount;
+    this.touch();
+  }
+
+  /** Settle the transfer once: completed, failed or cancelled. */
+  protected finish(
+    outcome: 'completed' | 'failed' | 'cancelled',
+    result: TransferSummary | FerryError,
+    by: 'local' | 'peer' = 'local',
+  ): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.state = outcome;
+    this.wake.notify();
+    if (result instanceof FerryError) {
+      this.#error = { code: result.code, message: result.message };
+      this.touch();
+      if (outcome === 'cancelled') this.emit({ type: 'cancelled', by, reason: result.message });
+      else this.emit({ type: 'failed', code: result.code, message: result.message });
+      this.#reject(result);
+    } else {
+      this.touch();
+      this.progress(true);
+      this.emit({ type: 'completed', summary: result });
+      this.#resolve(result);
+    }
+    Promise.resolve()
+      .then(() => this.onFinished(outcome))
+      .catch(() => undefined)
+      .finally(() => this.#settle());
+  }
+
+  /** Fail with `err`: tell the peer (best effort) and tear the stream down. */
+  protected fail(err: unknown): void {
+    if (this.#settled) return;
+    const fe = toFerryError(err);
+    const ch = this.channel;
+    const tellPeer = fe.code !== 'REMOTE' && fe.code !== 'CONNECTION' && ch !== null;
+    // Queue the message before finish() disposes the channel's keys.
+    const notify = tellPeer
+      ? ch.sendControl({ t: 'error', code: fe.code, message: fe.message })
+      : Promise.resolve();
+    this.finish('failed', fe);
+    notify
+      .catch(() => undefined)
+      .finally(() => {
+        // Give the error frame a moment to leave before tearing down.
+        setTimeout(() => this.stream.abort(fe), tellPeer ? 200 : 0).unref();
+      });
+  }
+
+  /** Hook for subclasses to release resources once the transfer settled. */
+  protected onFinished(_outcome: 'completed' | 'failed' | 'cancelled'): void | Promise<void> {}
+}
+
+/** Hex of bytes. */
+export function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+}

@@ -1,0 +1,158 @@
+/**
+ * Types shared by the sender, the receiver and their consumers (the CLI, the
+ * TUI, tests): typed events, the versioned snapshot, and the SessionStore
+ * port through which the receiver's checkpoint is persisted.
+ */
+import type { ErrorCode } from '../errors.js';
+import type { LeafSetJSON } from './merkle.js';
+
+/** Which end of a transfer this is. */
+export type Role = 'sender' | 'receiver';
+
+/** Lifecycle of one transfer. */
+export type TransferState =
+  | 'handshaking'
+  | 'awaiting-accept'
+  | 'transferring'
+  | 'paused'
+  | 'verifying'
+  | 'completed'
+  | 'failed'
+  | 'cancelled';
+
+/** Per-chunk state shown in the chunk map. */
+export const ChunkState = {
+  Pending: 0,
+  InFlight: 1,
+  Written: 2,
+  Verified: 3,
+  Failed: 4,
+} as const;
+/** Union of chunk state numbers. */
+export type ChunkState = (typeof ChunkState)[keyof typeof ChunkState];
+
+/** Status of a file's Merkle root. */
+export type RootStatus = 'streaming' | 'verified' | 'mismatch' | 'skipped';
+
+/** A file as both sides see it after the offer. */
+export interface FileSummary {
+  readonly path: string;
+  readonly size: number;
+}
+
+/** What the handshake established, shown to the user (SAS) and logged. */
+export interface PeerFacts {
+  readonly fingerprint: string;
+  readonly publicKey: Uint8Array;
+  readonly sas: string;
+  readonly suite: string;
+  readonly usedCode: boolean;
+}
+
+/** Everything the engine reports, consumed by the TUI and `--json` output alike. */
+export type TransferEvent =
+  | { type: 'handshake'; peer: PeerFacts }
+  | {
+      type: 'started';
+      transferId: string;
+      files: readonly FileSummary[];
+      total: number;
+      /** Bytes already present from an earlier session, not sent again. */
+      resumedBytes: number;
+    }
+  | { type: 'progress'; bytes: number; total: number; rateBps: number; etaSeconds: number | null }
+  | { type: 'file-verified'; file: number; path: string; root: string; savedAs?: string }
+  | { type: 'chunks-refetched'; file: number; chunks: readonly number[]; reason: string }
+  | { type: 'paused'; by: 'local' | 'peer' }
+  | { type: 'resumed'; by: 'local' | 'peer' }
+  | { type: 'completed'; summary: TransferSummary }
+  | { type: 'failed'; code: ErrorCode; message: string }
+  | { type: 'cancelled'; by: 'local' | 'peer'; reason: string };
+
+/** Result of a completed transfer. */
+export interface TransferSummary {
+  readonly transferId: string;
+  readonly files: readonly {
+    path: string;
+    size: number;
+    merkleRoot: string;
+    /** Receiver only: where the file landed (may carry a ` (1)` suffix). */
+    savedAs?: string;
+  }[];
+  /** Payload bytes that crossed the link in this session (before compression). */
+  readonly bytesTransferred: number;
+  /** Bytes the receiver already had and proved, so they did not travel. */
+  readonly bytesSkipped: number;
+  /** Bytes on the wire for chunk payloads after compression. */
+  readonly wireBytes: number;
+}
+
+/** One file in the snapshot. */
+export interface FileSnapshot {
+  readonly path: string;
+  readonly size: number;
+  readonly chunkCount: number;
+  /** One ChunkState per chunk (a copy; safe to keep). */
+  readonly chunks: Uint8Array;
+  readonly leavesVerified: number;
+  readonly root: RootStatus;
+  /** Chunk numbers named by the last root mismatch. */
+  readonly mismatched: readonly number[];
+  readonly accepted: boolean;
+}
+
+/** A versioned, immutable picture of a transfer for the UI to poll. */
+export interface TransferSnapshot {
+  /** Increments on every change; equal versions mean equal content. */
+  readonly version: number;
+  readonly role: Role;
+  readonly state: TransferState;
+  readonly transferId: string | null;
+  readonly peer: PeerFacts | null;
+  readonly files: readonly FileSnapshot[];
+  readonly bytesDone: number;
+  readonly total: number;
+  readonly rateBps: number;
+  readonly etaSeconds: number | null;
+  /** Current window (chunks in flight allowed). */
+  readonly window: number;
+  readonly inFlight: number;
+  readonly error: { code: ErrorCode; message: string } | null;
+}
+
+/** Persisted state of one file of a receive. */
+export interface FileCheckpoint {
+  readonly index: number;
+  readonly path: string;
+  readonly size: number;
+  /** Absolute path of the `.part` file. */
+  readonly partPath: string;
+  readonly leaves: LeafSetJSON;
+  /** Set once verified and renamed into place. */
+  readonly savedAs?: string;
+}
+
+/**
+ * The receiver's checkpoint: a plain JSON-safe object. It is only ever a
+ * claim; on resume every chunk it names is re-hashed from disk first.
+ */
+export interface ReceiveCheckpoint {
+  readonly kind: 'receive';
+  readonly version: 1;
+  readonly transferId: string;
+  readonly targetDir: string;
+  readonly chunkSize: number;
+  readonly peerFingerprint: string;
+  readonly files: readonly FileCheckpoint[];
+  readonly updatedAt: number;
+}
+
+/**
+ * Port for persisting checkpoints. The engine calls `save` on state changes
+ * and at most about once a second during progress, never per chunk.
+ */
+export interface SessionStore {
+  load(transferId: string): Promise<ReceiveCheckpoint | undefined>;
+  save(checkpoint: ReceiveCheckpoint): Promise<void>;
+  remove(transferId: string): Promise<void>;
+}
