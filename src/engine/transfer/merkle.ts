@@ -1,0 +1,296 @@
+/**
+ * Merkle tree over a file's chunks (DESIGN "Integrity: Merkle tree over chunks").
+ *
+ *   leaf = BLAKE3(0x00 || chunk plaintext)
+ *   node = BLAKE3(0x01 || left || right)
+ *
+ * An odd node at the end of a level is promoted unchanged to the next level.
+ * The domain-separation bytes keep a leaf from ever being confused with an
+ * inner node (second-preimage attacks on the tree shape). A 0-byte file is one
+ * empty chunk, so every file has at least one leaf. Hashes are 32 bytes.
+ */
+import { createBLAKE3, type IHasher } from 'hash-wasm';
+
+/** Size of every leaf and node hash in bytes. */
+export const HASH_BYTES = 32;
+
+const LEAF_PREFIX = new Uint8Array([0x00]);
+const NODE_PREFIX = 0x01;
+
+/**
+ * Computes leaves and inner nodes with one reused BLAKE3 instance (`init()`
+ * per hash). Every call is synchronous, so one hasher can serve all code on
+ * its thread.
+ */
+export class ChunkHasher {
+  readonly #blake3: IHasher;
+  /** Scratch for `0x01 || left || right`, hashed in one update. */
+  readonly #nodeInput = new Uint8Array(1 + 2 * HASH_BYTES);
+
+  private constructor(blake3: IHasher) {
+    this.#blake3 = blake3;
+    this.#nodeInput[0] = NODE_PREFIX;
+  }
+
+  /** Load the WASM BLAKE3 implementation and return a hasher. */
+  static async create(): Promise<ChunkHasher> {
+    return new ChunkHasher(await createBLAKE3(HASH_BYTES * 8));
+  }
+
+  /** Leaf hash of one chunk's plaintext; a fresh 32-byte buffer. */
+  leaf(chunk: Uint8Array): Uint8Array {
+    return this.#blake3.init().update(LEAF_PREFIX).update(chunk).digest('binary');
+  }
+
+  /** Write the leaf hash of `chunk` into `out` at `offset` (e.g. into a LeafSet's buffer). */
+  leafInto(chunk: Uint8Array, out: Uint8Array, offset = 0): void {
+    checkRoom(out, offset, 'out');
+    out.set(this.leaf(chunk), offset);
+  }
+
+  /** Inner node hash of two 32-byte children; a fresh 32-byte buffer. */
+  node(left: Uint8Array, right: Uint8Array): Uint8Array {
+    checkHash(left, 'left');
+    checkHash(right, 'right');
+    this.#nodeInput.set(left, 1);
+    this.#nodeInput.set(right, 1 + HASH_BYTES);
+    return this.#blake3.init().update(this.#nodeInput).digest('binary');
+  }
+}
+
+function checkHash(h: Uint8Array, name: string): void {
+  if (!(h instanceof Uint8Array) || h.length !== HASH_BYTES) {
+    throw new TypeError(`${name} must be a ${HASH_BYTES}-byte Uint8Array`);
+  }
+}
+
+function checkRoom(out: Uint8Array, offset: number, name: string): void {
+  if (!Number.isInteger(offset) || offset < 0 || offset + HASH_BYTES > out.length) {
+    throw new RangeError(`${name} has no room for ${HASH_BYTES} bytes at offset ${offset}`);
+  }
+}
+
+/**
+ * Root of the tree over `count` leaves given concatenated in `leaves`
+ * (`count * 32` bytes). `leaves` is not modified. With one leaf, the root is
+ * that leaf.
+ */
+export function merkleRoot(hasher: ChunkHasher, leaves: Uint8Array, count: number): Uint8Array {
+  if (!Number.isSafeInteger(count) || count < 1) {
+    throw new RangeError(`count must be an integer >= 1, got ${count}`);
+  }
+  if (leaves.length !== count * HASH_BYTES) {
+    throw new RangeError(`leaves must be ${count * HASH_BYTES} bytes, got ${leaves.length}`);
+  }
+  // Reduce level by level in one scratch copy: node i of the next level is
+  // written over slot i after slots 2i and 2i+1 (both >= i) were read.
+  const level = leaves.slice();
+  let n = count;
+  while (n > 1) {
+    const pairs = n >> 1;
+    for (let i = 0; i < pairs; i++) {
+      const left = level.subarray(2 * i * HASH_BYTES, (2 * i + 1) * HASH_BYTES);
+      const right = level.subarray((2 * i + 1) * HASH_BYTES, (2 * i + 2) * HASH_BYTES);
+      level.set(hasher.node(left, right), i * HASH_BYTES);
+    }
+    if (n % 2 === 1) {
+      // Odd node promoted unchanged.
+      level.copyWithin(pairs * HASH_BYTES, (n - 1) * HASH_BYTES, n * HASH_BYTES);
+    }
+    n = pairs + (n % 2);
+  }
+  return level.slice(0, HASH_BYTES);
+}
+
+function checkSizes(size: number, chunkSize: number): void {
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new RangeError(`size must be a non-negative integer, got ${size}`);
+  }
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+    throw new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`);
+  }
+}
+
+/** Number of chunks of a file: `max(1, ceil(size / chunkSize))` (an empty file is one empty chunk). */
+export function chunkCount(size: number, chunkSize: number): number {
+  checkSizes(size, chunkSize);
+  return Math.max(1, Math.ceil(size / chunkSize));
+}
+
+/** Length in bytes of chunk `index` of a file of `size` bytes. */
+export function chunkLength(size: number, chunkSize: number, index: number): number {
+  const count = chunkCount(size, chunkSize);
+  if (!Number.isInteger(index) || index < 0 || index >= count) {
+    throw new RangeError(`index must be an integer in 0..${count - 1}, got ${index}`);
+  }
+  return Math.min(chunkSize, size - index * chunkSize);
+}
+
+/** Plain-object form of a {@link LeafSet} for checkpoints (JSON-safe). */
+export interface LeafSetJSON {
+  /** Number of leaves of the file. */
+  readonly count: number;
+  /** Base64 bitmap, bit `i % 8` of byte `i >> 3` set when leaf `i` is present. */
+  readonly present: string;
+  /** Base64 of the present leaves only, concatenated in index order. */
+  readonly leaves: string;
+}
+
+/**
+ * The leaves a receiver holds for one file: a fixed number of 32-byte slots
+ * and a bitmap of which are filled. Backs the checkpoint and the have-set.
+ */
+export class LeafSet {
+  /** Number of leaves (chunks) of the file. */
+  readonly count: number;
+  /** All slots concatenated (`count * 32` bytes); absent slots are zero. */
+  readonly bytes: Uint8Array;
+  readonly #bitmap: Uint8Array;
+  #present = 0;
+
+  /** An empty set of `count` slots. */
+  constructor(count: number) {
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw new RangeError(`count must be an integer >= 1, got ${count}`);
+    }
+    this.count = count;
+    this.bytes = new Uint8Array(count * HASH_BYTES);
+    this.#bitmap = new Uint8Array(Math.ceil(count / 8));
+  }
+
+  /** How many leaves are present. */
+  get presentCount(): number {
+    return this.#present;
+  }
+
+  /** Whether every leaf is present. */
+  get complete(): boolean {
+    return this.#present === this.count;
+  }
+
+  #check(i: number): void {
+    if (!Number.isInteger(i) || i < 0 || i >= this.count) {
+      throw new RangeError(`leaf index must be an integer in 0..${this.count - 1}, got ${i}`);
+    }
+  }
+
+  /** Whether leaf `i` is present. */
+  has(i: number): boolean {
+    this.#check(i);
+    return (this.#bitmap[i >> 3]! & (1 << (i & 7))) !== 0;
+  }
+
+  /** Store (a copy of) leaf `i`, replacing any previous value. */
+  set(i: number, leaf: Uint8Array): void {
+    this.#check(i);
+    checkHash(leaf, 'leaf');
+    this.bytes.set(leaf, i * HASH_BYTES);
+    if (!this.has(i)) {
+      this.#bitmap[i >> 3]! |= 1 << (i & 7);
+      this.#present++;
+    }
+  }
+
+  /** Leaf `i` as a view into {@link bytes} (do not mutate), or undefined if absent. */
+  get(i: number): Uint8Array | undefined {
+    if (!this.has(i)) return undefined;
+    return this.bytes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES);
+  }
+
+  /** Forget leaf `i` (e.g. its chunk failed re-verification on resume). */
+  clear(i: number): void {
+    if (!this.has(i)) return;
+    this.#bitmap[i >> 3]! &= ~(1 << (i & 7));
+    this.bytes.fill(0, i * HASH_BYTES, (i + 1) * HASH_BYTES);
+    this.#present--;
+  }
+
+  /** Indices of absent leaves, ascending. */
+  missing(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.count; i++) if (!this.has(i)) out.push(i);
+    return out;
+  }
+
+  /** Indices of present leaves, ascending. */
+  presentIndices(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.count; i++) if (this.has(i)) out.push(i);
+    return out;
+  }
+
+  /** Root over all leaves; throws RangeError unless the set is complete. */
+  root(hasher: ChunkHasher): Uint8Array {
+    if (!this.complete) {
+      throw new RangeError(`cannot compute the root: ${this.count - this.#present} leaves missing`);
+    }
+    return merkleRoot(hasher, this.bytes, this.count);
+  }
+
+  /** Plain object for a checkpoint. */
+  toJSON(): LeafSetJSON {
+    const leaves = new Uint8Array(this.#present * HASH_BYTES);
+    let at = 0;
+    for (let i = 0; i < this.count; i++) {
+      if (!this.has(i)) continue;
+      leaves.set(this.bytes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES), at);
+      at += HASH_BYTES;
+    }
+    return { count: this.count, present: toBase64(this.#bitmap), leaves: toBase64(leaves) };
+  }
+
+  /** Rebuild from {@link toJSON}'s output; throws TypeError on any inconsistency. */
+  static fromJSON(json: unknown): LeafSet {
+    const o = json as Partial<Record<keyof LeafSetJSON, unknown>> | null;
+    if (
+      typeof o !== 'object' ||
+      o === null ||
+      typeof o.count !== 'number' ||
+      typeof o.present !== 'string' ||
+      typeof o.leaves !== 'string'
+    ) {
+      throw new TypeError('json must be { count: number, present: string, leaves: string }');
+    }
+    if (!Number.isSafeInteger(o.count) || o.count < 1) {
+      throw new TypeError(`json.count must be an integer >= 1, got ${o.count}`);
+    }
+    const set = new LeafSet(o.count);
+    const bitmap = fromBase64(o.present, 'json.present');
+    const leaves = fromBase64(o.leaves, 'json.leaves');
+    if (bitmap.length !== set.#bitmap.length) {
+      throw new TypeError(
+        `json.present must hold ${set.#bitmap.length} bytes, got ${bitmap.length}`,
+      );
+    }
+    const spare = set.#bitmap.length * 8 - set.count;
+    if (spare > 0 && bitmap[bitmap.length - 1]! >> (8 - spare) !== 0) {
+      throw new TypeError('json.present has bits set beyond count');
+    }
+    set.#bitmap.set(bitmap);
+    let at = 0;
+    for (let i = 0; i < set.count; i++) {
+      if (!set.has(i)) continue;
+      if (at + HASH_BYTES > leaves.length) {
+        throw new TypeError('json.leaves is shorter than the present bitmap says');
+      }
+      set.bytes.set(leaves.subarray(at, at + HASH_BYTES), i * HASH_BYTES);
+      at += HASH_BYTES;
+      set.#present++;
+    }
+    if (at !== leaves.length) {
+      throw new TypeError('json.leaves is longer than the present bitmap says');
+    }
+    return set;
+  }
+}
+
+function toBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64');
+}
+
+function fromBase64(s: string, name: string): Uint8Array {
+  // Buffer.from(…, 'base64') silently skips junk; insist on canonical base64.
+  const bytes = Buffer.from(s, 'base64');
+  if (bytes.toString('base64') !== s) throw new TypeError(`${name} is not canonical base64`);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+}
