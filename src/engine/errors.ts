@@ -48,7 +48,11 @@ export class FerryError extends Error {
   /** Whether a retry on a new connection can plausibly succeed. */
   readonly retryable: boolean;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryable?: boolean }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryable?: boolean },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'FerryError';
     this.code = code;

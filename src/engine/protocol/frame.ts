@@ -54,6 +54,8 @@ export class FrameReader {
   #buffered = 0;
   /** Total bytes consumed from the stream, for statistics. */
   bytesRead = 0;
+  /** Called whenever bytes arrive (feeds the idle watchdog). */
+  onActivity: (() => void) | null = null;
 
   constructor(stream: ByteStream) {
     this.#stream = stream;
@@ -74,11 +76,15 @@ export class FrameReader {
     const type = header[4]!;
     if (!isFrameType(type)) throw new ProtocolError(`unknown frame type ${type}`);
     if (length < 1 || length > FRAME_CAPS[type]) {
-      throw new ProtocolError(`frame of type ${type} has length ${length}, cap ${FRAME_CAPS[type]}`);
+      throw new ProtocolError(
+        `frame of type ${type} has length ${length}, cap ${FRAME_CAPS[type]}`,
+      );
     }
     const bodyLength = length - 1;
     if (!(await this.#fill(bodyLength))) {
-      throw new ConnectionError(`stream ended inside a frame (${this.#buffered}/${bodyLength} bytes)`);
+      throw new ConnectionError(
+        `stream ended inside a frame (${this.#buffered}/${bodyLength} bytes)`,
+      );
     }
     return { type, body: this.#take(bodyLength) };
   }
@@ -91,6 +97,7 @@ export class FrameReader {
       this.#pieces.push(piece);
       this.#buffered += piece.length;
       this.bytesRead += piece.length;
+      this.onActivity?.();
     }
     return true;
   }
@@ -138,7 +145,9 @@ export class FrameWriter {
     for (const p of parts) bodyLength += p.length;
     const length = bodyLength + 1;
     if (length > FRAME_CAPS[type]) {
-      throw new RangeError(`frame of type ${type} would be ${length} bytes, cap ${FRAME_CAPS[type]}`);
+      throw new RangeError(
+        `frame of type ${type} would be ${length} bytes, cap ${FRAME_CAPS[type]}`,
+      );
     }
     const header = Buffer.allocUnsafe(HEADER_BYTES);
     header.writeUInt32BE(length, 0);

@@ -74,7 +74,11 @@ const receiverMessages = [
   z.object({ t: z.literal('nack'), file: uint, chunk: uint, reason }),
   z.object({ t: z.literal('file-verified'), file: uint }),
   z.object({ t: z.literal('need-leaves'), file: uint }),
-  z.object({ t: z.literal('refetch'), file: uint, chunks: z.array(uint).min(1).max(LEAVES_PER_PAGE) }),
+  z.object({
+    t: z.literal('refetch'),
+    file: uint,
+    chunks: z.array(uint).min(1).max(LEAVES_PER_PAGE),
+  }),
   z.object({ t: z.literal('complete') }),
 ] as const;
 
@@ -155,7 +159,8 @@ export function encodeDataHeader(h: DataHeader): Buffer {
 
 /** Decode a data-frame header; throws ProtocolError if it is too short or has unknown flags. */
 export function decodeDataHeader(body: Uint8Array): DataHeader {
-  if (body.length < DATA_HEADER_BYTES) throw new ProtocolError('data frame shorter than its header');
+  if (body.length < DATA_HEADER_BYTES)
+    throw new ProtocolError('data frame shorter than its header');
   const v = new DataView(body.buffer, body.byteOffset, DATA_HEADER_BYTES);
   const flags = v.getUint8(8);
   if ((flags & ~(DataFlag.Final | DataFlag.Compressed)) !== 0) {

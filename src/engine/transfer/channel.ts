@@ -8,7 +8,7 @@
  */
 import { Direction, FrameOpener, FrameSealer } from '../crypto/aead.js';
 import type { SessionKeys } from '../crypto/handshake.js';
-import { FerryError, ProtocolError, type ErrorCode } from '../errors.js';
+import { type ErrorCode, FerryError, ProtocolError } from '../errors.js';
 import { type FrameReader, FrameType, type FrameWriter } from '../protocol/frame.js';
 import {
   type ControlMessage,

@@ -62,7 +62,9 @@ export async function decompressChunk(payload: Uint8Array, length: number): Prom
     throw new IntegrityError('compressed chunk does not inflate to its declared length', { cause });
   }
   if (out.length !== length) {
-    throw new IntegrityError(`compressed chunk inflated to ${out.length} bytes, expected ${length}`);
+    throw new IntegrityError(
+      `compressed chunk inflated to ${out.length} bytes, expected ${length}`,
+    );
   }
   return out;
 }

@@ -78,7 +78,8 @@ async function walkDir(dir: string, rel: string, out: SourceFile[], skipped: str
     const abs = join(dir, name);
     const st = await lstat(abs);
     if (st.isDirectory()) await walkDir(abs, `${rel}/${name}`, out, skipped);
-    else if (st.isFile()) out.push({ path: `${rel}/${name}`, absolute: abs, size: st.size, mtime: st.mtimeMs });
+    else if (st.isFile())
+      out.push({ path: `${rel}/${name}`, absolute: abs, size: st.size, mtime: st.mtimeMs });
     else skipped.push(abs);
   }
 }

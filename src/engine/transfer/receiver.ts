@@ -53,7 +53,9 @@ export interface OfferInfo {
 }
 
 /** The user's answer to an offer. */
-export type Decision = { accept: true; files?: readonly number[] } | { accept: false; reason?: string };
+export type Decision =
+  | { accept: true; files?: readonly number[] }
+  | { accept: false; reason?: string };
 
 /** Options of a receive. */
 export interface ReceiveOptions {
@@ -71,6 +73,8 @@ export interface ReceiveOptions {
   /** Debounce of progress checkpoints; default 1000 ms. */
   readonly checkpointIntervalMs?: number;
   readonly now?: () => number;
+  /** Fail with TIMEOUT when the peer sends nothing this long while we wait on it; default 30 s. */
+  readonly idleTimeoutMs?: number;
 }
 
 interface RecvFile {
@@ -118,7 +122,7 @@ export class ReceiveTransfer extends Transfer {
   #peerFingerprint = '';
 
   constructor(opts: ReceiveOptions) {
-    super('receiver', opts.stream, opts.now);
+    super('receiver', opts.stream, opts.now, opts.idleTimeoutMs);
     this.#opts = opts;
     this.#targetDir = resolve(opts.targetDir);
     this.#budget = opts.memoryBudget ?? 64 * 1024 * 1024;
@@ -128,6 +132,7 @@ export class ReceiveTransfer extends Transfer {
   async #run(): Promise<void> {
     this.#hasher = await ChunkHasher.create();
     const reader = new FrameReader(this.stream);
+    reader.onActivity = () => this.noteActivity();
     const writer = new FrameWriter(this.stream);
     const keys = await runHandshake({
       role: 'receiver',
@@ -179,10 +184,12 @@ export class ReceiveTransfer extends Transfer {
       total += f.size;
       return segs;
     });
-    if (!Number.isSafeInteger(total)) throw new ProtocolError('offer total size is not a safe integer');
+    if (!Number.isSafeInteger(total))
+      throw new ProtocolError('offer total size is not a safe integer');
     for (const f of offer.files) {
       // A chunk index must fit the u32 header field.
-      if (chunkCount(f.size, this.#chunkSize) > 0xffff_ffff) throw new ProtocolError('file too large');
+      if (chunkCount(f.size, this.#chunkSize) > 0xffff_ffff)
+        throw new ProtocolError('file too large');
     }
     const checkpoint = await this.#opts.store.load(this.transferIdHex);
     const usable =
@@ -277,7 +284,10 @@ export class ReceiveTransfer extends Transfer {
     this.emit({
       type: 'started',
       transferId: this.transferIdHex,
-      files: accept.map((a) => ({ path: offer.files[a.file]!.path, size: offer.files[a.file]!.size })),
+      files: accept.map((a) => ({
+        path: offer.files[a.file]!.path,
+        size: offer.files[a.file]!.size,
+      })),
       total: this.total,
       resumedBytes: resumed,
     });
@@ -391,16 +401,20 @@ export class ReceiveTransfer extends Transfer {
 
   async #onData(h: DataHeader, leaf: Uint8Array, payload: Uint8Array): Promise<void> {
     const rf = this.#file(h.file);
-    if (rf.verified || rf.savedAs) throw new ProtocolError(`chunk for file ${h.file}, already verified`);
-    if (h.chunk >= rf.count) throw new ProtocolError(`chunk ${h.chunk} beyond file ${h.file}'s end`);
+    if (rf.verified || rf.savedAs)
+      throw new ProtocolError(`chunk for file ${h.file}, already verified`);
+    if (h.chunk >= rf.count)
+      throw new ProtocolError(`chunk ${h.chunk} beyond file ${h.file}'s end`);
     const len = chunkLength(rf.size, this.#chunkSize, h.chunk);
-    if (h.length !== len) throw new ProtocolError(`chunk ${h.chunk} declares ${h.length} bytes, expected ${len}`);
+    if (h.length !== len)
+      throw new ProtocolError(`chunk ${h.chunk} declares ${h.length} bytes, expected ${len}`);
     if (((h.flags & DataFlag.Final) !== 0) !== (h.chunk === rf.count - 1)) {
       throw new ProtocolError(`chunk ${h.chunk} has a wrong final flag`);
     }
     let data: Uint8Array = payload;
     if (h.flags & DataFlag.Compressed) data = await decompressChunk(payload, len);
-    else if (payload.length !== len) throw new ProtocolError(`chunk ${h.chunk} payload has wrong length`);
+    else if (payload.length !== len)
+      throw new ProtocolError(`chunk ${h.chunk} payload has wrong length`);
     this.#wireBytes += payload.length;
     const mine = this.#hasher!.leaf(data);
     if (Buffer.compare(mine, leaf) !== 0) {
@@ -445,7 +459,12 @@ export class ReceiveTransfer extends Transfer {
     const fh = rf.handle!;
     let off = 0;
     while (off < data.length) {
-      const { bytesWritten } = await fh.write(data, off, data.length - off, chunk * this.#chunkSize + off);
+      const { bytesWritten } = await fh.write(
+        data,
+        off,
+        data.length - off,
+        chunk * this.#chunkSize + off,
+      );
       off += bytesWritten;
     }
     // Recorded even if the transfer failed meanwhile: the bytes are on disk and
@@ -482,8 +501,8 @@ export class ReceiveTransfer extends Transfer {
       this.#acks.clear();
       if (ranges.length === 0 || this.isFinished) return;
       for (let k = 0; k < ranges.length; k += 3 * 4096) {
-        this.channel!.sendControl({ t: 'ack', ranges: ranges.slice(k, k + 3 * 4096) }).catch((err) =>
-          this.fail(err),
+        this.channel!.sendControl({ t: 'ack', ranges: ranges.slice(k, k + 3 * 4096) }).catch(
+          (err) => this.fail(err),
         );
       }
     });
@@ -535,7 +554,13 @@ export class ReceiveTransfer extends Transfer {
     this.state = this.isPaused ? 'paused' : 'transferring';
     await this.#saveNow();
     await ch.sendControl({ t: 'file-verified', file: rf.index });
-    this.emit({ type: 'file-verified', file: rf.index, path: rf.path, root: toHex(root), savedAs: savedAs });
+    this.emit({
+      type: 'file-verified',
+      file: rf.index,
+      path: rf.path,
+      root: toHex(root),
+      savedAs: savedAs,
+    });
     if (this.#files.every((f) => !f || f.verified)) await this.#complete(ch);
   }
 
@@ -543,7 +568,8 @@ export class ReceiveTransfer extends Transfer {
     const rf = this.#file(msg.file);
     const mine = rf.senderLeaves;
     const n = msg.leaves.length / 32;
-    if (!mine || msg.start + n > rf.count) throw new ProtocolError('unrequested or oversized leaves');
+    if (!mine || msg.start + n > rf.count)
+      throw new ProtocolError('unrequested or oversized leaves');
     mine.set(msg.leaves, msg.start * 32);
     rf.senderLeavesGot += n;
     if (rf.senderLeavesGot < rf.count) return;
@@ -565,7 +591,12 @@ export class ReceiveTransfer extends Transfer {
       this.bytesDone -= chunkLength(rf.size, this.#chunkSize, c);
     }
     this.touch();
-    this.emit({ type: 'chunks-refetched', file: rf.index, chunks: bad, reason: 'Merkle root mismatch' });
+    this.emit({
+      type: 'chunks-refetched',
+      file: rf.index,
+      chunks: bad,
+      reason: 'Merkle root mismatch',
+    });
     for (let k = 0; k < bad.length; k += 65_536) {
       await ch.sendControl({ t: 'refetch', file: rf.index, chunks: bad.slice(k, k + 65_536) });
     }
@@ -631,7 +662,9 @@ export class ReceiveTransfer extends Transfer {
     return this.#saving;
   }
 
-  protected override async onFinished(outcome: 'completed' | 'failed' | 'cancelled'): Promise<void> {
+  protected override async onFinished(
+    outcome: 'completed' | 'failed' | 'cancelled',
+  ): Promise<void> {
     if (this.#saveTimer) clearTimeout(this.#saveTimer);
     this.#saveTimer = null;
     this.channel?.dispose();

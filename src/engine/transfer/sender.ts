@@ -21,8 +21,8 @@ import {
   fromRanges,
   LEAVES_PER_PAGE,
   MAX_CHUNK_SIZE,
-  MIN_CHUNK_SIZE,
   type MessageOf,
+  MIN_CHUNK_SIZE,
 } from '../protocol/messages.js';
 import type { ByteStream } from '../transport/link.js';
 import { SecureChannel } from './channel.js';
@@ -54,6 +54,8 @@ export interface SendOptions {
   /** Adaptive compression; default on. */
   readonly compression?: boolean;
   readonly now?: () => number;
+  /** Fail with TIMEOUT when the peer sends nothing this long while we wait on it; default 30 s. */
+  readonly idleTimeoutMs?: number;
 }
 
 type WorkItem = { kind: 'chunk'; file: number; chunk: number } | { kind: 'end'; file: number };
@@ -91,7 +93,7 @@ export class SendTransfer extends Transfer {
   #outstanding = 0;
 
   constructor(opts: SendOptions) {
-    super('sender', opts.stream, opts.now);
+    super('sender', opts.stream, opts.now, opts.idleTimeoutMs);
     this.#opts = opts;
     this.#chunkSize = opts.chunkSize ?? 1024 * 1024;
     if (this.#chunkSize < MIN_CHUNK_SIZE || this.#chunkSize > MAX_CHUNK_SIZE) {
@@ -113,6 +115,7 @@ export class SendTransfer extends Transfer {
     const { files } = await walkSources(this.#opts.paths);
     this.#hasher = await ChunkHasher.create();
     const reader = new FrameReader(this.stream);
+    reader.onActivity = () => this.noteActivity();
     const writer = new FrameWriter(this.stream);
     const keys = await runHandshake({
       role: 'sender',
@@ -231,7 +234,9 @@ export class SendTransfer extends Transfer {
       seen.add(a.file);
       const have = fromRanges(a.have, f.count);
       if (a.leaves.length !== have.length * 32) {
-        throw new ProtocolError(`accept for file ${a.file}: ${have.length} chunks but leaves differ`);
+        throw new ProtocolError(
+          `accept for file ${a.file}: ${have.length} chunks but leaves differ`,
+        );
       }
       have.forEach((chunk, k) => {
         f.claimed.set(chunk, a.leaves.subarray(k * 32, k * 32 + 32));
@@ -253,7 +258,9 @@ export class SendTransfer extends Transfer {
     this.emit({
       type: 'started',
       transferId: this.transferIdHex!,
-      files: this.#files.filter((f) => f.accepted).map((f) => ({ path: f.source.path, size: f.source.size })),
+      files: this.#files
+        .filter((f) => f.accepted)
+        .map((f) => ({ path: f.source.path, size: f.source.size })),
       total: this.total,
       resumedBytes: 0,
     });
@@ -276,7 +283,8 @@ export class SendTransfer extends Transfer {
       const f = this.#file(file);
       const start = ranges[k + 1]!;
       const end = ranges[k + 2]!;
-      if (end <= start || end > f.count) throw new ProtocolError(`bad ack range [${start}, ${end})`);
+      if (end <= start || end > f.count)
+        throw new ProtocolError(`bad ack range [${start}, ${end})`);
       for (let c = start; c < end; c++) {
         const len = chunkLength(f.source.size, this.#chunkSize, c);
         if (!this.#window.onAck(this.#key(file, c), len)) continue; // duplicate ack
@@ -304,7 +312,12 @@ export class SendTransfer extends Transfer {
     f.resends.set(msg.chunk, n);
     this.#window.forget(this.#key(msg.file, msg.chunk));
     this.#queue.unshift({ kind: 'chunk', file: msg.file, chunk: msg.chunk });
-    this.emit({ type: 'chunks-refetched', file: msg.file, chunks: [msg.chunk], reason: msg.reason });
+    this.emit({
+      type: 'chunks-refetched',
+      file: msg.file,
+      chunks: [msg.chunk],
+      reason: msg.reason,
+    });
     this.wake.notify();
   }
 
@@ -325,10 +338,16 @@ export class SendTransfer extends Transfer {
 
   async #sendLeaves(ch: SecureChannel, file: number): Promise<void> {
     const f = this.#file(file);
-    if (f.leaves.presentCount !== f.count) throw new ProtocolError(`need-leaves for unfinished file ${file}`);
+    if (f.leaves.presentCount !== f.count)
+      throw new ProtocolError(`need-leaves for unfinished file ${file}`);
     for (let start = 0; start < f.count; start += LEAVES_PER_PAGE) {
       const end = Math.min(f.count, start + LEAVES_PER_PAGE);
-      await ch.sendControl({ t: 'leaves', file, start, leaves: f.leaves.bytes.subarray(start * 32, end * 32) });
+      await ch.sendControl({
+        t: 'leaves',
+        file,
+        start,
+        leaves: f.leaves.bytes.subarray(start * 32, end * 32),
+      });
     }
   }
 
@@ -348,12 +367,18 @@ export class SendTransfer extends Transfer {
       this.#queue.push({ kind: 'chunk', file: msg.file, chunk: c });
     }
     this.#queue.push({ kind: 'end', file: msg.file });
-    this.emit({ type: 'chunks-refetched', file: msg.file, chunks: resend, reason: 'root mismatch' });
+    this.emit({
+      type: 'chunks-refetched',
+      file: msg.file,
+      chunks: resend,
+      reason: 'root mismatch',
+    });
     this.wake.notify();
   }
 
   async #onComplete(): Promise<void> {
-    if (this.#outstanding !== 0) throw new ProtocolError('receiver completed with files unverified');
+    if (this.#outstanding !== 0)
+      throw new ProtocolError('receiver completed with files unverified');
     const summary: TransferSummary = {
       transferId: this.transferIdHex!,
       files: this.#files
@@ -427,15 +452,24 @@ export class SendTransfer extends Transfer {
       try {
         this.#handle = { file, fh: await open(f.source.absolute, 'r') };
       } catch (cause) {
-        throw new FerryError('IO', `cannot open '${f.source.absolute}': ${(cause as Error).message}`, {
-          cause,
-        });
+        throw new FerryError(
+          'IO',
+          `cannot open '${f.source.absolute}': ${(cause as Error).message}`,
+          {
+            cause,
+          },
+        );
       }
     }
     const buf = Buffer.allocUnsafe(len);
     let off = 0;
     while (off < len) {
-      const { bytesRead } = await this.#handle.fh.read(buf, off, len - off, chunk * this.#chunkSize + off);
+      const { bytesRead } = await this.#handle.fh.read(
+        buf,
+        off,
+        len - off,
+        chunk * this.#chunkSize + off,
+      );
       if (bytesRead === 0) {
         throw new FerryError(
           'IO',

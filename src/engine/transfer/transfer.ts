@@ -70,10 +70,25 @@ export abstract class Transfer {
   #settled = false;
   #settle!: () => void;
 
-  protected constructor(role: Role, stream: ByteStream, now?: () => number) {
+  #lastActivity: number;
+  #watchdog: NodeJS.Timeout | null = null;
+  readonly #idleMs: number;
+
+  protected constructor(
+    role: Role,
+    stream: ByteStream,
+    now?: () => number,
+    idleTimeoutMs = 30_000,
+  ) {
     this.role = role;
     this.stream = stream;
     this.now = now ?? (() => performance.now());
+    this.#idleMs = idleTimeoutMs;
+    this.#lastActivity = this.now();
+    // A peer that is alive but silent (stuck, or a frame length altered so we
+    // wait for bytes that never come) must become an error, not a hang.
+    this.#watchdog = setInterval(() => this.#checkIdle(), Math.min(1000, idleTimeoutMs / 4));
+    this.#watchdog.unref();
     this.rate = new RateMeter(2000, this.now);
     this.done = new Promise<TransferSummary>((resolve, reject) => {
       this.#resolve = resolve;
@@ -84,6 +99,29 @@ export abstract class Transfer {
     this.settled = new Promise<void>((resolve) => {
       this.#settle = resolve;
     });
+  }
+
+  /** Note that bytes arrived from the peer. */
+  protected noteActivity(): void {
+    this.#lastActivity = this.now();
+  }
+
+  #checkIdle(): void {
+    const waiting =
+      this.state === 'handshaking' || this.state === 'transferring' || this.state === 'verifying';
+    if (!waiting || this.isPaused) {
+      this.#lastActivity = this.now();
+      return;
+    }
+    const silent = this.now() - this.#lastActivity;
+    if (silent > this.#idleMs) {
+      this.fail(
+        new FerryError(
+          'TIMEOUT',
+          `nothing arrived from the peer for ${Math.round(silent / 1000)} s`,
+        ),
+      );
+    }
   }
 
   /** Subscribe to events; returns the unsubscribe function. */
@@ -173,7 +211,12 @@ export abstract class Transfer {
   }
 
   /** Handle pause/resume/cancel/error messages common to both roles; true if handled. */
-  protected handleCommon(msg: { t: string; reason?: string; code?: string; message?: string }): boolean {
+  protected handleCommon(msg: {
+    t: string;
+    reason?: string;
+    code?: string;
+    message?: string;
+  }): boolean {
     switch (msg.t) {
       case 'pause':
         if (!this.pausedBy.peer) {
@@ -188,7 +231,11 @@ export abstract class Transfer {
         }
         return true;
       case 'cancel':
-        this.finish('cancelled', new FerryError('CANCELLED', `peer cancelled: ${msg.reason}`), 'peer');
+        this.finish(
+          'cancelled',
+          new FerryError('CANCELLED', `peer cancelled: ${msg.reason}`),
+          'peer',
+        );
         return true;
       case 'error':
         throw new FerryError('REMOTE', `peer failed: ${msg.code}: ${msg.message}`, {
@@ -277,6 +324,8 @@ export abstract class Transfer {
   ): void {
     if (this.#settled) return;
     this.#settled = true;
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog = null;
     this.state = outcome;
     this.wake.notify();
     if (result instanceof FerryError) {

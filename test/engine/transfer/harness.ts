@@ -5,10 +5,21 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { generateIdentity, type Identity } from '../../../src/engine/crypto/identity.js';
 import { MemorySessionStore } from '../../../src/engine/transfer/memory-store.js';
-import { type ReceiveOptions, type ReceiveTransfer, startReceive } from '../../../src/engine/transfer/receiver.js';
-import { type SendOptions, type SendTransfer, startSend } from '../../../src/engine/transfer/sender.js';
+import {
+  type ReceiveOptions,
+  type ReceiveTransfer,
+  startReceive,
+} from '../../../src/engine/transfer/receiver.js';
+import {
+  type SendOptions,
+  type SendTransfer,
+  startSend,
+} from '../../../src/engine/transfer/sender.js';
 import type { TransferEvent } from '../../../src/engine/transfer/types.js';
-import { createMemoryStreamPair, type StreamFaults } from '../../../src/engine/transport/memory-link.js';
+import {
+  createMemoryStreamPair,
+  type StreamFaults,
+} from '../../../src/engine/transport/memory-link.js';
 
 export const alice: Identity = generateIdentity();
 export const bob: Identity = generateIdentity();
@@ -19,7 +30,11 @@ export async function tempDir(prefix = 'ferry-test-'): Promise<string> {
 }
 
 /** Write `bytes` (random by default) to `dir/rel`, creating folders. */
-export async function makeFile(dir: string, rel: string, bytes: number | Uint8Array): Promise<string> {
+export async function makeFile(
+  dir: string,
+  rel: string,
+  bytes: number | Uint8Array,
+): Promise<string> {
   const p = join(dir, rel);
   await mkdir(dirname(p), { recursive: true });
   await writeFile(p, typeof bytes === 'number' ? randomBytes(bytes) : bytes);
@@ -28,7 +43,9 @@ export async function makeFile(dir: string, rel: string, bytes: number | Uint8Ar
 
 /** SHA-256 hex of a file. */
 export async function sha(p: string): Promise<string> {
-  return createHash('sha256').update(await readFile(p)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(p))
+    .digest('hex');
 }
 
 /** All files under `dir`, relative, sorted. */
@@ -106,7 +123,9 @@ export function startPair(opts: {
 }
 
 /** Outcome of a promise, without throwing. */
-export async function outcome<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: { code?: string; message: string } }> {
+export async function outcome<T>(
+  p: Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: { code?: string; message: string } }> {
   try {
     return { ok: true, value: await p };
   } catch (e) {
@@ -118,6 +137,8 @@ export async function outcome<T>(p: Promise<T>): Promise<{ ok: true; value: T } 
 export async function settle(pair: Pair): Promise<void> {
   await Promise.race([
     Promise.all([pair.sender.settled, pair.receiver.settled]),
-    new Promise((_, reject) => setTimeout(() => reject(new Error('transfer did not settle in 30 s')), 30_000)),
+    new Promise((_, reject) =>
+      setTimeout(() => reject(new Error('transfer did not settle in 30 s')), 30_000),
+    ),
   ]);
 }

@@ -46,9 +46,9 @@ describe('transfer over the in-memory link', () => {
     // Peers agree on the SAS and see each other's fingerprint.
     const sh = pair.senderEvents.find((e) => e.type === 'handshake');
     const rh = pair.receiverEvents.find((e) => e.type === 'handshake');
-    expect(sh?.type === 'handshake' && rh?.type === 'handshake' && sh.peer.sas === rh.peer.sas).toBe(
-      true,
-    );
+    expect(
+      sh?.type === 'handshake' && rh?.type === 'handshake' && sh.peer.sas === rh.peer.sas,
+    ).toBe(true);
     const snap = pair.receiver.snapshot();
     expect(snap.state).toBe('completed');
     expect(snap.files[0]!.root).toBe('verified');
@@ -72,7 +72,8 @@ describe('transfer over the in-memory link', () => {
       'album/empty.txt',
       'notes.txt',
     ]);
-    for (const f of await listFiles(dst)) expect(await sha(join(dst, f))).toBe(await sha(join(src, f)));
+    for (const f of await listFiles(dst))
+      expect(await sha(join(dst, f))).toBe(await sha(join(src, f)));
     expect(r.files).toHaveLength(4);
   });
 
@@ -81,7 +82,12 @@ describe('transfer over the in-memory link', () => {
     const dst = await dir();
     const file = await makeFile(src, 'x', 100_000);
     const { password } = parseCode('7-guitar-orbit-velvet');
-    const pair = startPair({ paths: [file], targetDir: dst, send: { password }, receive: { password } });
+    const pair = startPair({
+      paths: [file],
+      targetDir: dst,
+      send: { password },
+      receive: { password },
+    });
     await pair.receiver.done;
     await settle(pair);
     const h = pair.receiverEvents.find((e) => e.type === 'handshake');
