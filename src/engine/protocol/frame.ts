@@ -103,6 +103,8 @@ export class FrameReader {
   }
 
   #take(n: number): Uint8Array {
+    // An empty body (length 1) may arrive with nothing left buffered.
+    if (n === 0) return new Uint8Array(0);
     this.#buffered -= n;
     const first = this.#pieces[0]!;
     if (first.length >= n) {

@@ -112,7 +112,14 @@ export function encodeControl(msg: ControlMessage): Uint8Array {
 export function decodeControl(body: Uint8Array): ControlMessage {
   let raw: unknown;
   try {
-    raw = decode(body, { rejectDuplicateMapKeys: true, useMaps: false });
+    // '__proto__' as a map key would set the decoded object's prototype (cborg
+    // assigns keys with []=), letting inherited fields slip past the schema.
+    raw = decode(body, {
+      rejectDuplicateMapKeys: true,
+      useMaps: false,
+      tags: [],
+    });
+    if (hasProtoKey(raw)) throw new Error("map key '__proto__' is not allowed");
   } catch (cause) {
     throw new ProtocolError(`control message is not valid CBOR: ${(cause as Error).message}`, {
       cause,
@@ -125,6 +132,13 @@ export function decodeControl(body: Uint8Array): ControlMessage {
     throw new ProtocolError(`malformed control message: ${where}`);
   }
   return parsed.data;
+}
+
+function hasProtoKey(v: unknown, depth = 0): boolean {
+  if (depth > 8 || v === null || typeof v !== 'object' || v instanceof Uint8Array) return false;
+  if (Object.getPrototypeOf(v) !== Object.prototype && !Array.isArray(v)) return true;
+  if (Object.hasOwn(v, '__proto__')) return true;
+  return Object.values(v).some((x) => hasProtoKey(x, depth + 1));
 }
 
 /** Size of the fixed data-frame header. */
@@ -191,11 +205,13 @@ export function toRanges(sorted: Iterable<number>): number[] {
 export function fromRanges(pairs: readonly number[], limit: number): number[] {
   if (pairs.length % 2 !== 0) throw new ProtocolError('range list has odd length');
   const out: number[] = [];
-  let last = -1;
+  let last = 0;
   for (let k = 0; k < pairs.length; k += 2) {
     const s = pairs[k]!;
     const e = pairs[k + 1]!;
-    if (s < last || e <= s || e > limit) throw new ProtocolError(`bad range [${s}, ${e})`);
+    if (!Number.isSafeInteger(s) || !Number.isSafeInteger(e) || s < last || e <= s || e > limit) {
+      throw new ProtocolError(`bad range [${s}, ${e})`);
+    }
     for (let i = s; i < e; i++) out.push(i);
     last = e;
   }

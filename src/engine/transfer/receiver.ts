@@ -22,6 +22,7 @@ import { DataFlag, type DataHeader, type MessageOf, toRanges } from '../protocol
 import type { ByteStream } from '../transport/link.js';
 import { SecureChannel } from './channel.js';
 import { decompressChunk } from './compression.js';
+import { LeafHashPool } from './hash-pool.js';
 import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
 import {
   checkFreeSpace,
@@ -68,7 +69,7 @@ export interface ReceiveOptions {
   readonly expectedPeer?: Uint8Array;
   /** Asked once per offer; default accepts everything. */
   readonly decide?: (offer: OfferInfo) => Decision | Promise<Decision>;
-  /** Bytes of chunk writes that may be pending; default 64 MiB. */
+  /** Bytes of chunk writes that may be pending; default 16 MiB. */
   readonly memoryBudget?: number;
   /** Debounce of progress checkpoints; default 1000 ms. */
   readonly checkpointIntervalMs?: number;
@@ -120,12 +121,13 @@ export class ReceiveTransfer extends Transfer {
   #bytesWritten = 0;
   #wireBytes = 0;
   #peerFingerprint = '';
+  readonly #pool = LeafHashPool.shared();
 
   constructor(opts: ReceiveOptions) {
     super('receiver', opts.stream, opts.now, opts.idleTimeoutMs);
     this.#opts = opts;
     this.#targetDir = resolve(opts.targetDir);
-    this.#budget = opts.memoryBudget ?? 64 * 1024 * 1024;
+    this.#budget = opts.memoryBudget ?? 16 * 1024 * 1024;
     this.#run().catch((err) => this.fail(err));
   }
 
@@ -155,9 +157,10 @@ export class ReceiveTransfer extends Transfer {
     this.emit({ type: 'handshake', peer: this.peer });
     const ch = new SecureChannel(reader, writer, keys, 'receiver');
     this.channel = ch;
-    this.state = 'awaiting-accept';
     this.touch();
 
+    // Still 'handshaking' (watched for idleness) until the offer arrives: a
+    // sender that goes silent here must time out, not hang the receiver.
     const first = await ch.receive();
     if (first === null) throw new ConnectionError('sender closed the stream before its offer');
     if (first.kind !== 'control') throw new ProtocolError('data before the offer');
@@ -212,6 +215,8 @@ export class ReceiveTransfer extends Transfer {
         accepted: false,
       }),
     );
+    // Now the wait is on the local user, so the idle watchdog stands down.
+    this.state = 'awaiting-accept';
     this.touch();
     const decision: Decision = this.#opts.decide
       ? await this.#opts.decide({
@@ -416,31 +421,13 @@ export class ReceiveTransfer extends Transfer {
     else if (payload.length !== len)
       throw new ProtocolError(`chunk ${h.chunk} payload has wrong length`);
     this.#wireBytes += payload.length;
-    const mine = this.#hasher!.leaf(data);
-    if (Buffer.compare(mine, leaf) !== 0) {
-      if (++rf.nacks > MAX_NACKS_PER_FILE) {
-        throw new IntegrityError(`'${rf.path}': too many chunks do not match their leaves`);
-      }
-      this.setChunk(h.file, h.chunk, ChunkState.Failed);
-      this.touch();
-      await this.channel!.sendControl({
-        t: 'nack',
-        file: h.file,
-        chunk: h.chunk,
-        reason: 'chunk does not hash to its leaf',
-      });
-      return;
-    }
-    if (rf.leaves.has(h.chunk)) {
-      // The sender re-sends a chunk we claimed: its copy differs (source changed).
-      rf.leaves.clear(h.chunk);
-      this.bytesDone -= len;
-      this.files[h.file]!.leavesVerified--;
-    }
+    // Hashing runs on the pool while this loop reads the next frame; file-end
+    // waits for `pending` to drain, so ordering still holds.
+    const shipped = Buffer.from(leaf);
     this.setChunk(h.file, h.chunk, ChunkState.InFlight);
     rf.pending++;
     this.#pendingBytes += len;
-    this.#write(rf, h.chunk, data, mine).then(
+    this.#verifyAndWrite(rf, h.chunk, data, shipped).then(
       () => {
         rf.pending--;
         this.#pendingBytes -= len;
@@ -453,6 +440,35 @@ export class ReceiveTransfer extends Transfer {
       },
     );
     while (this.#pendingBytes > this.#budget && !this.isFinished) await this.wake.wait();
+  }
+
+  async #verifyAndWrite(rf: RecvFile, chunk: number, data: Uint8Array, shipped: Uint8Array) {
+    // The decrypted buffer is ours alone (the shipped leaf was copied out).
+    const hashed = await this.#pool.leaf(data, true);
+    const mine = hashed.leaf;
+    data = hashed.data;
+    if (this.isFinished) return;
+    if (Buffer.compare(mine, shipped) !== 0) {
+      if (++rf.nacks > MAX_NACKS_PER_FILE) {
+        throw new IntegrityError(`'${rf.path}': too many chunks do not match their leaves`);
+      }
+      this.setChunk(rf.index, chunk, ChunkState.Failed);
+      this.touch();
+      await this.channel!.sendControl({
+        t: 'nack',
+        file: rf.index,
+        chunk,
+        reason: 'chunk does not hash to its leaf',
+      });
+      return;
+    }
+    if (rf.leaves.has(chunk)) {
+      // The sender re-sends a chunk we claimed: its copy differs (source changed).
+      rf.leaves.clear(chunk);
+      this.bytesDone -= data.length;
+      this.files[rf.index]!.leavesVerified--;
+    }
+    await this.#write(rf, chunk, data, mine);
   }
 
   async #write(rf: RecvFile, chunk: number, data: Uint8Array, leaf: Uint8Array): Promise<void> {

@@ -27,6 +27,7 @@ import {
 import type { ByteStream } from '../transport/link.js';
 import { SecureChannel } from './channel.js';
 import { CompressionPolicy } from './compression.js';
+import { LeafHashPool } from './hash-pool.js';
 import { type SourceFile, walkSources } from './manifest.js';
 import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
 import { type FileProgress, Transfer, toHex } from './transfer.js';
@@ -49,7 +50,7 @@ export interface SendOptions {
   readonly transferId?: Uint8Array;
   /** Default 1 MiB. */
   readonly chunkSize?: number;
-  /** Bytes the window may keep in flight; default 64 MiB. */
+  /** Bytes the window may keep in flight; default 32 MiB. */
   readonly memoryBudget?: number;
   /** Adaptive compression; default on. */
   readonly compression?: boolean;
@@ -72,6 +73,10 @@ interface SendFileState {
 }
 
 const MAX_RESENDS_PER_CHUNK = 3;
+/** Chunk reads started ahead of the pump. */
+const READ_AHEAD = 4;
+/** Default cap of the window: 32 chunks of 1 MiB. */
+const DEFAULT_WINDOW_BUDGET = 32 * 1024 * 1024;
 
 /** Start sending; returns at once, progress arrives as events. */
 export function startSend(opts: SendOptions): SendTransfer {
@@ -86,7 +91,9 @@ export class SendTransfer extends Transfer {
   #files: SendFileState[] = [];
   #queue: WorkItem[] = [];
   #hasher: ChunkHasher | null = null;
-  #handle: { file: number; fh: FileHandle } | null = null;
+  readonly #handles = new Map<number, Promise<FileHandle>>();
+  readonly #reads = new Map<number, Promise<{ data: Uint8Array; leaf: Uint8Array }>>();
+  readonly #pool = LeafHashPool.shared();
   #bytesSent = 0;
   #bytesSkipped = 0;
   #wireBytes = 0;
@@ -104,7 +111,7 @@ export class SendTransfer extends Transfer {
     }
     this.#window = new ChunkWindow({
       chunkBytes: this.#chunkSize,
-      memoryBudget: opts.memoryBudget ?? 64 * 1024 * 1024,
+      memoryBudget: opts.memoryBudget ?? DEFAULT_WINDOW_BUDGET,
       now: this.now,
     });
     this.windowSize = this.#window.size;
@@ -409,7 +416,7 @@ export class SendTransfer extends Transfer {
       this.#queue.shift();
       const f = this.#files[item.file]!;
       if (item.kind === 'end') {
-        await this.#closeHandle();
+        if (!this.#queue.some((q) => q.file === item.file)) await this.#closeHandle(item.file);
         await ch.sendControl({
           t: 'file-end',
           file: item.file,
@@ -418,8 +425,8 @@ export class SendTransfer extends Transfer {
         continue;
       }
       const len = chunkLength(f.source.size, this.#chunkSize, item.chunk);
-      const data = await this.#read(item.file, item.chunk, len);
-      const leaf = this.#hasher!.leaf(data);
+      this.#prefetch();
+      const { data, leaf } = await this.#takeRead(item.file, item.chunk);
       f.leaves.set(item.chunk, leaf);
       const claimed = f.claimed.get(item.chunk);
       if (claimed && Buffer.compare(claimed, leaf) === 0) {
@@ -445,35 +452,62 @@ export class SendTransfer extends Transfer {
     }
   }
 
-  async #read(file: number, chunk: number, len: number): Promise<Buffer> {
-    if (this.#handle?.file !== file) {
-      await this.#closeHandle();
-      const f = this.#files[file]!;
-      try {
-        this.#handle = { file, fh: await open(f.source.absolute, 'r') };
-      } catch (cause) {
-        throw new FerryError(
-          'IO',
-          `cannot open '${f.source.absolute}': ${(cause as Error).message}`,
-          {
-            cause,
-          },
-        );
-      }
+  /**
+   * Start reads for the next chunks in the queue so disk latency overlaps
+   * with hashing and sealing. At most READ_AHEAD reads are outstanding.
+   */
+  #prefetch(): void {
+    let started = 0;
+    for (const item of this.#queue) {
+      if (this.#reads.size >= READ_AHEAD || started >= READ_AHEAD) break;
+      if (item.kind !== 'chunk') continue;
+      const key = this.#key(item.file, item.chunk);
+      started++;
+      if (this.#reads.has(key)) continue;
+      const p = this.#readAndHash(item.file, item.chunk);
+      p.catch(() => undefined); // surfaced by #takeRead
+      this.#reads.set(key, p);
     }
+  }
+
+  async #takeRead(file: number, chunk: number): Promise<{ data: Uint8Array; leaf: Uint8Array }> {
+    const key = this.#key(file, chunk);
+    const pending = this.#reads.get(key);
+    this.#reads.delete(key);
+    return pending ?? this.#readAndHash(file, chunk);
+  }
+
+  /** Read a chunk and compute its leaf on the hash pool (the buffer is ours to hand over). */
+  async #readAndHash(file: number, chunk: number): Promise<{ data: Uint8Array; leaf: Uint8Array }> {
+    return this.#pool.leaf(await this.#read(file, chunk), true);
+  }
+
+  async #handleFor(file: number): Promise<FileHandle> {
+    let h = this.#handles.get(file);
+    if (!h) {
+      const f = this.#files[file]!;
+      h = open(f.source.absolute, 'r').catch((cause: Error) => {
+        throw new FerryError('IO', `cannot open '${f.source.absolute}': ${cause.message}`, {
+          cause,
+        });
+      });
+      this.#handles.set(file, h);
+    }
+    return h;
+  }
+
+  async #read(file: number, chunk: number): Promise<Buffer> {
+    const f = this.#files[file]!;
+    const len = chunkLength(f.source.size, this.#chunkSize, chunk);
+    const fh = await this.#handleFor(file);
     const buf = Buffer.allocUnsafe(len);
     let off = 0;
     while (off < len) {
-      const { bytesRead } = await this.#handle.fh.read(
-        buf,
-        off,
-        len - off,
-        chunk * this.#chunkSize + off,
-      );
+      const { bytesRead } = await fh.read(buf, off, len - off, chunk * this.#chunkSize + off);
       if (bytesRead === 0) {
         throw new FerryError(
           'IO',
-          `'${this.#files[file]!.source.absolute}' shrank while being sent (chunk ${chunk})`,
+          `'${f.source.absolute}' shrank while being sent (chunk ${chunk})`,
         );
       }
       off += bytesRead;
@@ -481,14 +515,18 @@ export class SendTransfer extends Transfer {
     return buf;
   }
 
-  async #closeHandle(): Promise<void> {
-    const h = this.#handle;
-    this.#handle = null;
-    await h?.fh.close().catch(() => undefined);
+  /** Close a file's handle once no read of it is queued. */
+  async #closeHandle(file: number): Promise<void> {
+    const h = this.#handles.get(file);
+    if (!h) return;
+    this.#handles.delete(file);
+    await h.then((fh) => fh.close()).catch(() => undefined);
   }
 
   protected override async onFinished(): Promise<void> {
     this.channel?.dispose();
-    await this.#closeHandle();
+    await Promise.allSettled(this.#reads.values());
+    this.#reads.clear();
+    for (const file of [...this.#handles.keys()]) await this.#closeHandle(file);
   }
 }

@@ -1,0 +1,81 @@
+/** Measurement helpers shared by the benchmarks. */
+import { createCipheriv, createHash, randomBytes, randomFillSync } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { ChunkHasher } from '../src/engine/transfer/merkle.js';
+
+/** Samples RSS every 25 ms; `peakMb` is the highest seen. */
+export class RssSampler {
+  #peak = process.memoryUsage.rss();
+  readonly #timer = setInterval(() => {
+    this.#peak = Math.max(this.#peak, process.memoryUsage.rss());
+  }, 25);
+
+  /** Stop sampling and return the peak in MB. */
+  stop(): number {
+    clearInterval(this.#timer);
+    this.#peak = Math.max(this.#peak, process.memoryUsage.rss());
+    return this.#peak / 1e6;
+  }
+}
+
+/** CPU seconds (user + system) since `start`. */
+export function cpuSeconds(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1e6;
+}
+
+/** Write `size` random bytes to `path` in 8 MiB pieces (bounded memory). */
+export async function writeRandomFile(path: string, size: number): Promise<void> {
+  const fh = await open(path, 'w');
+  const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
+  try {
+    for (let off = 0; off < size; off += buf.length) {
+      const n = Math.min(buf.length, size - off);
+      randomFillSync(buf, 0, n);
+      await fh.write(buf, 0, n);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+function timed(seconds: number, step: () => number): number {
+  let bytes = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) bytes += step();
+  return bytes / ((performance.now() - t0) / 1000) / 1e6;
+}
+
+/** Single-core aes-256-gcm encrypt rate (MB/s) on 1 MiB frames, as the engine uses it. */
+export function aesGcmCeiling(seconds = 1): number {
+  const key = randomBytes(32);
+  const data = randomBytes(1024 * 1024);
+  let n = 0n;
+  return timed(seconds, () => {
+    const iv = Buffer.alloc(12);
+    iv.writeBigUInt64BE(n++, 4);
+    const c = createCipheriv('aes-256-gcm', key, iv);
+    c.update(data);
+    c.final();
+    c.getAuthTag();
+    return data.length;
+  });
+}
+
+/** Single-core BLAKE3 leaf-hash rate (MB/s) on 1 MiB chunks with the engine's hasher. */
+export async function blake3Ceiling(seconds = 1): Promise<number> {
+  const hasher = await ChunkHasher.create();
+  const data = randomBytes(1024 * 1024);
+  return timed(seconds, () => {
+    hasher.leaf(data);
+    return data.length;
+  });
+}
+
+/** SHA-256 hex of a file, streamed. */
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}

@@ -1,0 +1,59 @@
+/**
+ * `npm run bench -- <scenario> [--size 256MiB] [--json]`
+ *
+ * Benchmarks print figures measured side by side in one run; they never
+ * assert on wall-clock time (the machine is shared and noisy).
+ */
+import { engineBench } from './engine.js';
+
+const scenarios: Record<string, (args: BenchArgs) => Promise<Record<string, unknown>>> = {
+  engine: engineBench,
+};
+
+/** Parsed command-line options shared by all scenarios. */
+export interface BenchArgs {
+  readonly size: number;
+  readonly json: boolean;
+  /** Also compare SHA-256 of input and output (slower; used by the opt-in slow test). */
+  readonly verify: boolean;
+  readonly log: (line: string) => void;
+}
+
+/** Parse sizes like 1GiB, 256MiB, 64MB, 1000000. */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/i.exec(s.trim());
+  if (!m) throw new RangeError(`--size: cannot parse '${s}' (try 256MiB or 1GiB)`);
+  const units: Record<string, number> = {
+    b: 1,
+    kb: 1e3,
+    kib: 1024,
+    mb: 1e6,
+    mib: 1024 ** 2,
+    gb: 1e9,
+    gib: 1024 ** 3,
+  };
+  return Math.round(Number(m[1]) * (units[(m[2] ?? 'b').toLowerCase()] ?? 1));
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const name = argv.find((a) => !a.startsWith('--')) ?? 'engine';
+  const sizeIdx = argv.indexOf('--size');
+  const json = argv.includes('--json');
+  const size = sizeIdx >= 0 ? parseSize(argv[sizeIdx + 1] ?? '') : 1024 ** 3;
+  const run = scenarios[name];
+  if (!run) {
+    process.stderr.write(
+      `unknown scenario '${name}'; known: ${Object.keys(scenarios).join(', ')}\n`,
+    );
+    process.exit(2);
+  }
+  const verify = argv.includes('--verify');
+  const result = await run({ size, json, verify, log: (l) => process.stdout.write(`${l}\n`) });
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,151 @@
+/**
+ * LeafHashPool: Merkle leaves (BLAKE3(0x00 || chunk), the same construction
+ * as ChunkHasher.leaf) computed on worker threads, so hashing overlaps with
+ * sealing, opening and disk I/O on the main thread.
+ *
+ * Measured reason (docs/adr/0003-hash-workers.md): with both sides in one
+ * process, BLAKE3 took 44 % of the JS thread and capped the engine at ~0.21×
+ * the single-core BLAKE3 ceiling. Each worker keeps one reused hash-wasm
+ * hasher. A chunk's buffer is transferred to the worker and back when the
+ * caller owns it outright (no copy); otherwise it is copied once (~0.1 ms
+ * per MiB, a tenth of hashing it). Chunks under 16 KiB are hashed inline:
+ * a round trip costs more than hashing them.
+ *
+ * Workers are unref'd while idle, so an idle pool never keeps a process alive.
+ */
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { FerryError } from '../errors.js';
+import { ChunkHasher } from './merkle.js';
+
+const INLINE_BELOW = 16 * 1024;
+
+function workerSource(): string {
+  // hash-wasm is loaded by absolute path, so the worker works the same from
+  // src/ (tsx, vitest) and from dist/.
+  const hashWasm = createRequire(import.meta.url).resolve('hash-wasm');
+  return `
+const { parentPort } = require('node:worker_threads');
+const { createBLAKE3 } = require(${JSON.stringify(hashWasm)});
+const LEAF_PREFIX = new Uint8Array([0]);
+createBLAKE3().then((h) => {
+  parentPort.on('message', (m) => {
+    h.init();
+    h.update(LEAF_PREFIX);
+    h.update(new Uint8Array(m.buf, m.off, m.len));
+    const leaf = h.digest('binary');
+    parentPort.postMessage({ id: m.id, leaf, buf: m.buf }, [m.buf]);
+  });
+  parentPort.postMessage({ ready: true });
+});`;
+}
+
+interface Pending {
+  resolve: (r: { leaf: Uint8Array; data: Uint8Array }) => void;
+  reject: (e: Error) => void;
+  off: number;
+  len: number;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+/** A small pool of BLAKE3 leaf-hashing workers. */
+export class LeafHashPool {
+  static #shared: LeafHashPool | null = null;
+  readonly #size: number;
+  readonly #workers: PoolWorker[] = [];
+  #next = 0;
+  #ids = 0;
+  #inline: ChunkHasher | null = null;
+  #inlineReady: Promise<ChunkHasher> | null = null;
+
+  /** The process-wide pool (min(2, cores) workers), created on first use. */
+  static shared(): LeafHashPool {
+    LeafHashPool.#shared ??= new LeafHashPool(Math.max(1, Math.min(2, availableParallelism())));
+    return LeafHashPool.#shared;
+  }
+
+  constructor(size: number) {
+    if (!(size >= 1)) throw new RangeError('size: at least one worker');
+    this.#size = size;
+  }
+
+  /**
+   * The leaf of `data`. With `owned`, the caller hands over the ArrayBuffer
+   * under `data` (nothing else may use it until this resolves) and gets the
+   * bytes back as `data`; otherwise `data` is copied once and returned as given.
+   */
+  async leaf(data: Uint8Array, owned = false): Promise<{ leaf: Uint8Array; data: Uint8Array }> {
+    if (data.length < INLINE_BELOW || process.env['FERRY_HASH_INLINE'] === '1') {
+      this.#inlineReady ??= ChunkHasher.create();
+      this.#inline ??= await this.#inlineReady;
+      return { leaf: this.#inline.leaf(data), data };
+    }
+    const pw = this.#pick();
+    const id = ++this.#ids;
+    // Only hand over a buffer that holds little besides this chunk: a pooled
+    // slab shared with other Buffers must never be detached.
+    const handOver =
+      owned && data.buffer instanceof ArrayBuffer && data.buffer.byteLength - data.length <= 4096;
+    let buf: ArrayBuffer;
+    let off = 0;
+    if (handOver) {
+      buf = data.buffer as ArrayBuffer;
+      off = data.byteOffset;
+    } else {
+      const copy = new Uint8Array(data.length);
+      copy.set(data);
+      buf = copy.buffer;
+    }
+    return new Promise((resolve, reject) => {
+      const done = (r: { leaf: Uint8Array; data: Uint8Array }) =>
+        resolve(handOver ? r : { leaf: r.leaf, data });
+      pw.pending.set(id, { resolve: done, reject, off, len: data.length });
+      if (pw.pending.size === 1) pw.worker.ref();
+      pw.worker.postMessage({ id, buf, off, len: data.length }, [buf]);
+    });
+  }
+
+  #pick(): PoolWorker {
+    while (this.#workers.length < this.#size) this.#workers.push(this.#spawn());
+    // Least busy first, round-robin among equals.
+    let best = this.#workers[this.#next++ % this.#workers.length]!;
+    for (const w of this.#workers) if (w.pending.size < best.pending.size) best = w;
+    return best;
+  }
+
+  #spawn(): PoolWorker {
+    const worker = new Worker(workerSource(), { eval: true });
+    const pw: PoolWorker = { worker, pending: new Map() };
+    worker.unref();
+    worker.on('message', (m: { id?: number; leaf?: Uint8Array; buf?: ArrayBuffer }) => {
+      if (m.id === undefined) return;
+      const p = pw.pending.get(m.id);
+      if (!p || !m.leaf || !m.buf) return;
+      pw.pending.delete(m.id);
+      if (pw.pending.size === 0) worker.unref();
+      p.resolve({ leaf: m.leaf, data: Buffer.from(m.buf, p.off, p.len) });
+    });
+    const die = (err: Error) => {
+      const i = this.#workers.indexOf(pw);
+      if (i >= 0) this.#workers.splice(i, 1);
+      for (const p of pw.pending.values()) {
+        p.reject(new FerryError('IO', `hash worker failed: ${err.message}`, { cause: err }));
+      }
+      pw.pending.clear();
+    };
+    worker.on('error', die);
+    worker.on('exit', (code) => die(new Error(`exited with code ${code}`)));
+    return pw;
+  }
+
+  /** Stop the workers (pending leaves reject). */
+  async close(): Promise<void> {
+    const ws = this.#workers.splice(0);
+    await Promise.all(ws.map((w) => w.worker.terminate()));
+  }
+}
