@@ -331,16 +331,15 @@ export function describeLinkCompliance(
     it('when one side closes the link, the other side notices', async () => {
       const [a, b] = await pair();
       const [s, r] = await connect(a, b);
-      const pendingRead = r.read();
+      // Observe the read's outcome at once: on a real network the peer's read
+      // fails before the local close() resolves.
+      const pendingRead = r.read().then(
+        (v) => ({ ok: true as const, v }),
+        (e: unknown) => ({ ok: false as const, e }),
+      );
       const pendingAccept = b.acceptStream();
       await bounded(a.close(), 'close');
-      const outcome = await bounded(
-        pendingRead.then(
-          (v) => ({ ok: true as const, v }),
-          (e: unknown) => ({ ok: false as const, e }),
-        ),
-        "peer's pending read after close",
-      );
+      const outcome = await bounded(pendingRead, "peer's pending read after close");
       if (outcome.ok) expect(outcome.v).toBeNull();
       expect(await bounded(pendingAccept, "peer's pending acceptStream after close")).toBeNull();
       // The closing side's stream is dead too.
