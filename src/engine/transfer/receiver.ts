@@ -122,13 +122,15 @@ export class ReceiveTransfer extends Transfer {
   #wireBytes = 0;
   #peerFingerprint = '';
   readonly #pool = LeafHashPool.shared();
+  /** The main loop; `settled` waits for it so no step touches the disk afterwards. */
+  readonly #running: Promise<void>;
 
   constructor(opts: ReceiveOptions) {
     super('receiver', opts.stream, opts.now, opts.idleTimeoutMs);
     this.#opts = opts;
     this.#targetDir = resolve(opts.targetDir);
     this.#budget = opts.memoryBudget ?? 16 * 1024 * 1024;
-    this.#run().catch((err) => this.fail(err));
+    this.#running = this.#run().catch((err) => this.fail(err));
   }
 
   async #run(): Promise<void> {
@@ -685,6 +687,10 @@ export class ReceiveTransfer extends Transfer {
     this.#saveTimer = null;
     this.channel?.dispose();
     if (outcome === 'completed') return;
+    // The loop may be inside a step (placing a verified file, say): let it
+    // finish first, or it could act on files a resumed session now owns.
+    // Bounded, since a `decide` prompt may never return.
+    await Promise.race([this.#running, new Promise((r) => setTimeout(r, 5000).unref())]);
     // Let in-flight writes land, then record what is on disk for a later resume.
     const deadline = Date.now() + 5000;
     while (this.#files.some((f) => f && f.pending > 0) && Date.now() < deadline) {
