@@ -1,0 +1,72 @@
+/** Options and helpers shared by the headless commands. */
+import { createHash } from 'node:crypto';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { FerryError } from '../engine/errors.js';
+import { parseRelayAddress, type RelayEndpoint } from './relay-client.js';
+
+/** Global options every command accepts. */
+export interface GlobalOptions {
+  configDir?: string;
+  mdns: boolean;
+  mdnsInterface?: string;
+  json?: boolean;
+}
+
+/**
+ * Where ferry keeps its identity, checkpoints and (later) settings:
+ * `--config-dir`, else FERRY_CONFIG_DIR, else conf's standard location
+ * (`$XDG_CONFIG_HOME/ferry-nodejs`, `~/Library/Preferences/ferry-nodejs`,
+ * `%APPDATA%\ferry-nodejs\Config`).
+ */
+export function resolveConfigDir(opt: string | undefined, env = process.env): string {
+  if (opt) return opt;
+  const fromEnv = env['FERRY_CONFIG_DIR'];
+  if (fromEnv) return fromEnv;
+  if (process.platform === 'darwin')
+    return join(homedir(), 'Library', 'Preferences', 'ferry-nodejs');
+  if (process.platform === 'win32') {
+    return join(env['APPDATA'] ?? join(homedir(), 'AppData', 'Roaming'), 'ferry-nodejs', 'Config');
+  }
+  return join(env['XDG_CONFIG_HOME'] ?? join(homedir(), '.config'), 'ferry-nodejs');
+}
+
+/** Relays from `--relay` (repeatable) or FERRY_RELAY (comma-separated). */
+export function resolveRelays(opt: string[] | undefined, env = process.env): RelayEndpoint[] {
+  const list = opt && opt.length > 0 ? opt : (env['FERRY_RELAY'] ?? '').split(',').filter(Boolean);
+  return list.map((s) => parseRelayAddress(s));
+}
+
+/** Parse `HOST:PORT` for direct addresses. */
+export function parseHostPort(input: string, what: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):(\d{1,5})$/.exec(input.trim());
+  const port = m ? Number(m[2]) : -1;
+  if (!m || port < 0 || port > 65535)
+    throw new RangeError(`${what} '${input}': expected HOST:PORT`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+/**
+ * The transfer id of a code-based send: the same code and the same file
+ * names give the same id, so a restarted sender is recognised by the
+ * receiver's checkpoint. (Contents are not part of it: a changed file is
+ * found and repaired chunk by chunk.)
+ */
+export function transferIdFor(code: string, relativePaths: readonly string[]): Uint8Array {
+  const h = createHash('sha256').update('ferry/1 transfer-id\0').update(code).update('\0');
+  for (const p of relativePaths) h.update(p).update('\0');
+  return Uint8Array.from(h.digest().subarray(0, 16));
+}
+
+/** Raised for bad command-line input (exit code 2). */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Whether an error is worth waiting out (the peer may come back). */
+export function isTransient(err: unknown): boolean {
+  return err instanceof FerryError && err.retryable;
+}

@@ -1,0 +1,190 @@
+/**
+ * What the headless commands print. Humans get a one-line progress bar on a
+ * TTY (redrawn at most 10 times a second) and plain lines otherwise; `--json`
+ * gets one JSON object per line, built from the engine's typed events, so the
+ * format is stable for scripts.
+ */
+import type { ErrorCode } from '../engine/errors.js';
+import type { TransferEvent, TransferSummary } from '../engine/transfer/types.js';
+
+/** Documented exit codes. */
+export const ExitCode = { Ok: 0, Failed: 1, Usage: 2, Interrupted: 130 } as const;
+
+/** `1.5 MiB`, `230 B`. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/** `1:05`, `2:03:04`, `--:--` when unknown. */
+export function formatEta(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return '--:--';
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
+}
+
+/** A progress line that fits `width` columns. */
+export function progressLine(
+  bytes: number,
+  total: number,
+  rateBps: number,
+  eta: number | null,
+  width: number,
+): string {
+  const pct = total > 0 ? Math.min(1, bytes / total) : 1;
+  const tail = ` ${(pct * 100).toFixed(0).padStart(3)}% ${formatBytes(bytes)}/${formatBytes(total)} ${formatBytes(rateBps)}/s ETA ${formatEta(eta)}`;
+  const barWidth = Math.max(10, Math.min(40, width - tail.length - 2));
+  const filled = Math.round(pct * barWidth);
+  return `[${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}]${tail}`.slice(
+    0,
+    Math.max(width - 1, 20),
+  );
+}
+
+/** One `--json` line for an engine event, or null for events scripts don't get. */
+export function jsonForEvent(e: TransferEvent): Record<string, unknown> | null {
+  switch (e.type) {
+    case 'handshake':
+      return {
+        type: 'handshake',
+        peer_fingerprint: e.peer.fingerprint,
+        sas: e.peer.sas,
+        suite: e.peer.suite,
+      };
+    case 'started':
+      return {
+        type: 'started',
+        transfer_id: e.transferId,
+        files: e.files.map((f) => ({ path: f.path, size: f.size })),
+        total: e.total,
+        resumed_bytes: e.resumedBytes,
+      };
+    case 'progress':
+      return { type: 'progress', bytes: e.bytes, total: e.total, rate_bps: Math.round(e.rateBps) };
+    case 'file-verified':
+      return {
+        type: 'file-verified',
+        path: e.path,
+        merkle_root: e.root,
+        ...(e.savedAs ? { saved_as: e.savedAs } : {}),
+      };
+    case 'chunks-refetched':
+      return { type: 'chunks-refetched', file: e.file, chunks: e.chunks, reason: e.reason };
+    case 'paused':
+    case 'resumed':
+      return { type: e.type, by: e.by };
+    case 'completed':
+      return completedJson(e.summary);
+    case 'failed':
+      return errorJson(e.code, e.message);
+    case 'cancelled':
+      return errorJson('CANCELLED', e.reason);
+  }
+}
+
+/** The `completed` line. */
+export function completedJson(s: TransferSummary): Record<string, unknown> {
+  return {
+    type: 'completed',
+    files: s.files.map((f) => ({
+      path: f.path,
+      size: f.size,
+      merkle_root: f.merkleRoot,
+      ...(f.savedAs ? { saved_as: f.savedAs } : {}),
+    })),
+    bytes_transferred: s.bytesTransferred,
+    bytes_skipped: s.bytesSkipped,
+  };
+}
+
+/** The `error` line. */
+export function errorJson(code: ErrorCode | string, message: string): Record<string, unknown> {
+  return { type: 'error', code, message };
+}
+
+/** Writes human or JSON output for one command. */
+export class Reporter {
+  readonly json: boolean;
+  readonly #out: NodeJS.WriteStream;
+  readonly #err: NodeJS.WriteStream;
+  #barShown = false;
+  #lastBar = 0;
+
+  constructor(json: boolean, out: NodeJS.WriteStream = process.stdout, err = process.stderr) {
+    this.json = json;
+    this.#out = out;
+    this.#err = err;
+  }
+
+  /** Emit a JSON line (json mode only). */
+  line(obj: Record<string, unknown>): void {
+    if (this.json) this.#out.write(`${JSON.stringify(obj)}\n`);
+  }
+
+  /** Human text (human mode only), on stderr so stdout stays clean for pipes. */
+  say(text: string): void {
+    if (this.json) return;
+    this.#clearBar();
+    this.#err.write(`${text}\n`);
+  }
+
+  /** Redraw the progress bar (TTY only, ≤ 10 Hz unless `force`). */
+  bar(bytes: number, total: number, rate: number, eta: number | null, force = false): void {
+    if (this.json || !this.#err.isTTY) return;
+    const now = Date.now();
+    if (!force && now - this.#lastBar < 100) return;
+    this.#lastBar = now;
+    this.#err.write(`\r${progressLine(bytes, total, rate, eta, this.#err.columns ?? 80)}\x1b[K`);
+    this.#barShown = true;
+  }
+
+  #clearBar(): void {
+    if (this.#barShown) this.#err.write('\r\x1b[K');
+    this.#barShown = false;
+  }
+
+  /** Report an engine event. */
+  event(e: TransferEvent): void {
+    if (this.json) {
+      const j = jsonForEvent(e);
+      // Progress lines are throttled by the engine (≤ 5 per second).
+      if (j) this.line(j);
+      return;
+    }
+    switch (e.type) {
+      case 'progress':
+        this.bar(e.bytes, e.total, e.rateBps, e.etaSeconds);
+        break;
+      case 'started':
+        if (e.resumedBytes > 0) {
+          this.say(
+            `resuming: ${formatBytes(e.resumedBytes)} of ${formatBytes(e.total)} already there`,
+          );
+        }
+        break;
+      case 'file-verified':
+        this.say(`verified ${e.path}${e.savedAs ? ` → ${e.savedAs}` : ''}`);
+        break;
+      case 'chunks-refetched':
+        this.say(`re-fetching ${e.chunks.length} chunk(s) of file ${e.file}: ${e.reason}`);
+        break;
+      case 'paused':
+        this.say(`paused by ${e.by === 'local' ? 'you' : 'the peer'}`);
+        break;
+      case 'resumed':
+        this.say(`resumed by ${e.by === 'local' ? 'you' : 'the peer'}`);
+        break;
+      default:
+        break;
+    }
+  }
+}

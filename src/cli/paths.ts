@@ -1,0 +1,205 @@
+/**
+ * Getting a stream to the peer: every known path in parallel (direct
+ * addresses, each relay), the first that connects wins and the others are
+ * closed. The receiver dials and opens the transfer stream; the sender
+ * listens or waits in the relay room and accepts the first stream that
+ * arrives on any of its links.
+ */
+import type { Identity } from '../engine/crypto/identity.js';
+import { ConnectionError, FerryError } from '../engine/errors.js';
+import type { ByteStream, Link } from '../engine/transport/link.js';
+import { dialQuic, listenQuic } from '../engine/transport/quic-link.js';
+import { dialTcp, listenTcp } from '../engine/transport/tcp-link.js';
+import type { RelayRole } from '../relay/protocol.js';
+import { connectViaRelay, formatEndpoint, type RelayEndpoint } from './relay-client.js';
+
+/** A link with the stream the transfer runs on. */
+export interface Connected {
+  readonly link: Link;
+  readonly stream: ByteStream;
+}
+
+/** Head start the direct path gets before relays are tried. */
+export const DIRECT_HEAD_START_MS = 250;
+
+/** Paths and credentials for one connection attempt. */
+export interface PathOptions {
+  readonly identity: Identity;
+  readonly room: Uint8Array;
+  readonly relays: readonly RelayEndpoint[];
+  readonly relayPassword?: string;
+  readonly direct?: { host: string; port: number };
+  readonly signal: AbortSignal;
+  readonly onNote?: (text: string) => void;
+}
+
+function closeQuietly(link: Link): void {
+  link.close().catch(() => undefined);
+}
+
+/** Receiver side: dial every path, keep the first link, open the transfer stream on it. */
+export async function dialPeer(opts: PathOptions): Promise<Connected> {
+  const attempts: Promise<Link>[] = [];
+  const ac = new AbortController();
+  const signal = AbortSignal.any([ac.signal, opts.signal]);
+  if (opts.direct) {
+    const d = opts.direct;
+    attempts.push(
+      dialQuic({ identity: opts.identity, host: d.host, port: d.port, signal }).then(
+        (r) => r.link,
+        () =>
+          // QUIC blocked or refused: fall back to TCP+TLS on the same port.
+          dialTcp({ identity: opts.identity, host: d.host, port: d.port, signal }).then(
+            (r) => r.link,
+          ),
+      ),
+    );
+  }
+  const headStart = opts.direct ? DIRECT_HEAD_START_MS : 0;
+  for (const ep of opts.relays) {
+    attempts.push(
+      delay(headStart, signal).then(() =>
+        connectViaRelay(ep, {
+          identity: opts.identity,
+          room: opts.room,
+          role: 'receiver',
+          signal,
+          ...(opts.relayPassword ? { password: opts.relayPassword } : {}),
+          onWaiting: () => opts.onNote?.(`waiting for the sender at ${formatEndpoint(ep)}…`),
+        }),
+      ),
+    );
+  }
+  if (attempts.length === 0) throw noPaths();
+  const link = await firstOf(attempts, closeQuietly);
+  ac.abort();
+  try {
+    return { link, stream: await link.openStream() };
+  } catch (err) {
+    closeQuietly(link);
+    throw err;
+  }
+}
+
+/** Sender side: listen directly and/or wait in relay rooms; the first incoming stream wins. */
+export async function awaitPeer(opts: PathOptions & { role?: RelayRole }): Promise<Connected> {
+  const ac = new AbortController();
+  const signal = AbortSignal.any([ac.signal, opts.signal]);
+  const links = new Set<Link>();
+  const closers: (() => Promise<void>)[] = [];
+  let failures = 0;
+  let lastError: unknown = null;
+  const paths = opts.relays.length + (opts.direct ? 1 : 0);
+  if (paths === 0) throw noPaths();
+
+  return new Promise<Connected>((resolve, reject) => {
+    let settled = false;
+    const finish = (err: unknown, won?: Connected) => {
+      if (settled) return;
+      settled = true;
+      ac.abort();
+      for (const l of links) if (l !== won?.link) closeQuietly(l);
+      for (const c of closers) void c().catch(() => undefined);
+      if (won) resolve(won);
+      else reject(err);
+    };
+    const offer = (link: Link) => {
+      if (settled) return closeQuietly(link);
+      links.add(link);
+      link.acceptStream().then(
+        (stream) => {
+          if (stream && !settled) finish(null, { link, stream });
+          else closeQuietly(link);
+        },
+        () => closeQuietly(link),
+      );
+    };
+    const pathFailed = (err: unknown) => {
+      lastError = err;
+      if (++failures === paths) finish(err);
+    };
+    opts.signal.addEventListener('abort', () => finish(opts.signal.reason), { once: true });
+    if (opts.direct) {
+      const d = opts.direct;
+      Promise.all([
+        listenQuic({
+          identity: opts.identity,
+          host: d.host,
+          port: d.port,
+          onLink: (l) => offer(l),
+        }),
+        listenTcp({ identity: opts.identity, host: d.host, port: d.port, onLink: (l) => offer(l) }),
+      ]).then(
+        (ls) => {
+          for (const l of ls) closers.push(() => l.close());
+          if (settled) for (const c of closers) void c().catch(() => undefined);
+          else
+            opts.onNote?.(
+              `listening for a direct connection on ${d.host}:${d.port} (QUIC and TCP)`,
+            );
+        },
+        (err) =>
+          pathFailed(
+            new ConnectionError(`cannot listen on ${d.host}:${d.port}: ${(err as Error).message}`),
+          ),
+      );
+    }
+    for (const ep of opts.relays) {
+      connectViaRelay(ep, {
+        identity: opts.identity,
+        room: opts.room,
+        role: 'sender',
+        signal,
+        ...(opts.relayPassword ? { password: opts.relayPassword } : {}),
+        onWaiting: () => opts.onNote?.(`waiting for the receiver at ${formatEndpoint(ep)}…`),
+      }).then(offer, (err) => {
+        if (!settled) opts.onNote?.(`relay ${formatEndpoint(ep)}: ${(err as Error).message}`);
+        pathFailed(err);
+      });
+    }
+    void lastError;
+  });
+}
+
+function noPaths(): FerryError {
+  return new FerryError(
+    'CONNECTION',
+    'no way to reach the peer: no relay is configured and no direct address was given ' +
+      '(pass --relay HOST:PORT or set FERRY_RELAY)',
+  );
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}
+
+/** The first promise to fulfil; later ones are disposed; rejects with the last error if all fail. */
+function firstOf<T>(ps: Promise<T>[], dispose: (v: T) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    let failed = 0;
+    for (const p of ps) {
+      p.then(
+        (v) => {
+          if (done) return dispose(v);
+          done = true;
+          resolve(v);
+        },
+        (err) => {
+          if (++failed === ps.length && !done) reject(err);
+        },
+      );
+    }
+  });
+}

@@ -1,0 +1,74 @@
+/** `ferry relay`: run a relay (TCP+TLS always, QUIC when `--quic-port` is given). */
+import { createSelfSignedCert } from '../engine/transport/tls-cert.js';
+import { startQuicRelayFront } from '../relay/quic-front.js';
+import { startRelay } from '../relay/server.js';
+import { loadOrCreateIdentity } from '../store/identity-file.js';
+import { type GlobalOptions, parseHostPort, resolveConfigDir } from './common.js';
+import { ExitCode, type Reporter } from './output.js';
+
+/** Options of `ferry relay`. */
+export interface RelayCommandOptions extends GlobalOptions {
+  listen: string;
+  quicPort?: string;
+  metrics?: string;
+  password?: string;
+}
+
+/** Default relay address: loopback only, so nothing is exposed by accident. */
+export const DEFAULT_RELAY_LISTEN = '127.0.0.1:9009';
+
+/** Run the relay until `signal` aborts; resolves with the exit code. */
+export async function relayCommand(
+  opts: RelayCommandOptions,
+  out: Reporter,
+  signal: AbortSignal,
+): Promise<number> {
+  const listen = parseHostPort(opts.listen, '--listen');
+  const metrics = opts.metrics ? parseHostPort(opts.metrics, '--metrics') : undefined;
+  const quicPort = opts.quicPort === undefined ? undefined : Number(opts.quicPort);
+  if (
+    quicPort !== undefined &&
+    !(Number.isInteger(quicPort) && quicPort >= 0 && quicPort < 65536)
+  ) {
+    throw new RangeError(`--quic-port '${opts.quicPort}': expected a port number`);
+  }
+  const identity = await loadOrCreateIdentity(resolveConfigDir(opts.configDir));
+  const cert = createSelfSignedCert(identity, { commonName: 'ferry-relay' });
+  const relay = await startRelay({
+    host: listen.host,
+    port: listen.port,
+    tls: { key: cert.keyPem.toString(), cert: cert.certPem },
+    ...(opts.password ? { password: opts.password } : {}),
+    ...(metrics ? { metrics } : {}),
+  });
+  cert.keyPem.fill(0);
+  const quic =
+    quicPort === undefined
+      ? undefined
+      : await startQuicRelayFront({
+          identity,
+          host: listen.host,
+          port: quicPort,
+          rooms: relay.rooms,
+        });
+  out.line({
+    type: 'listening',
+    host: listen.host,
+    tcp_port: relay.port,
+    quic_port: quic?.port ?? null,
+    metrics_port: relay.metricsPort ?? null,
+  });
+  out.say(
+    `ferry relay on ${listen.host}: tcp ${relay.port}${quic ? `, quic ${quic.port}` : ''}` +
+      (relay.metricsPort ? `, metrics http://${metrics!.host}:${relay.metricsPort}/metrics` : ''),
+  );
+  if (listen.host === '127.0.0.1' || listen.host === '::1') {
+    out.say('(loopback only; pass --listen 0.0.0.0:9009 to serve other machines)');
+  }
+  await new Promise<void>((resolve) =>
+    signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
+  await quic?.close();
+  await relay.close();
+  return ExitCode.Ok;
+}

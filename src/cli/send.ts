@@ -1,0 +1,127 @@
+/** `ferry send <paths...>`: print the code, wait for the receiver, send, resume if it comes back. */
+import { generateCode, parseCode, roomIdFromNameplate } from '../engine/crypto/code-phrase.js';
+import { shortFingerprint } from '../engine/crypto/identity.js';
+import { FerryError, toFerryError } from '../engine/errors.js';
+import { walkSources } from '../engine/transfer/manifest.js';
+import { startSend } from '../engine/transfer/sender.js';
+import { loadOrCreateIdentity } from '../store/identity-file.js';
+import {
+  type GlobalOptions,
+  isTransient,
+  parseHostPort,
+  resolveConfigDir,
+  resolveRelays,
+  transferIdFor,
+} from './common.js';
+import { ExitCode, formatBytes, type Reporter } from './output.js';
+import { awaitPeer } from './paths.js';
+
+/** Options of `ferry send`. */
+export interface SendCommandOptions extends GlobalOptions {
+  code?: string;
+  relay?: string[];
+  relayPassword?: string;
+  direct?: string;
+}
+
+/** Run `ferry send`; resolves with the exit code. */
+export async function sendCommand(
+  paths: string[],
+  opts: SendCommandOptions,
+  out: Reporter,
+  signal: AbortSignal,
+): Promise<number> {
+  const configDir = resolveConfigDir(opts.configDir);
+  const relays = resolveRelays(opts.relay);
+  const direct = opts.direct ? parseHostPort(opts.direct, '--direct') : undefined;
+  const code = opts.code ?? generateCode();
+  const parsed = parseCode(code);
+  const { files } = await walkSources(paths);
+  const identity = await loadOrCreateIdentity(configDir);
+  const room = roomIdFromNameplate(parsed.nameplate);
+  const transferId = transferIdFor(
+    code,
+    files.map((f) => f.path),
+  );
+  const total = files.reduce((s, f) => s + f.size, 0);
+
+  out.line({ type: 'code', code });
+  out.say(
+    `Sending ${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)})`,
+  );
+  out.say(`Code: ${code}`);
+  out.say(`On the other machine run: ferry receive ${code}`);
+
+  for (;;) {
+    const conn = await awaitPeer({
+      identity,
+      room,
+      relays,
+      ...(direct ? { direct } : {}),
+      ...(opts.relayPassword ? { relayPassword: opts.relayPassword } : {}),
+      signal,
+      onNote: (t) => out.say(t),
+    });
+    const info = conn.link.info;
+    out.line({
+      type: 'connected',
+      path: info.path,
+      transport: info.transport,
+      rtt_ms: round(info.rttMs),
+    });
+    out.say(
+      `connected (${info.path}, ${info.transport}${info.rttMs === undefined ? '' : `, rtt ${round(info.rttMs)} ms`})`,
+    );
+    const t = startSend({
+      stream: conn.stream,
+      identity,
+      paths,
+      password: parsed.password,
+      context: room,
+      transferId,
+    });
+    t.on((e) => {
+      if (e.type === 'handshake') {
+        out.say(
+          `receiver ${shortFingerprint(e.peer.publicKey)} — verification words: ${e.peer.sas}`,
+        );
+      }
+      if (e.type !== 'failed' && e.type !== 'cancelled' && e.type !== 'completed') out.event(e);
+    });
+    const onAbort = () => t.cancel('sender interrupted');
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const summary = await t.done;
+      out.bar(summary.bytesTransferred + summary.bytesSkipped, total, 0, 0, true);
+      out.event({ type: 'completed', summary });
+      out.say(
+        `done: the receiver verified ${summary.files.length} file(s), ${formatBytes(summary.bytesTransferred)} sent` +
+          (summary.bytesSkipped > 0 ? `, ${formatBytes(summary.bytesSkipped)} it already had` : ''),
+      );
+      await conn.link.close().catch(() => undefined);
+      return ExitCode.Ok;
+    } catch (err) {
+      await t.settled;
+      await conn.link.close().catch(() => undefined);
+      if (signal.aborted) return ExitCode.Interrupted;
+      const fe = toFerryError(err);
+      if (isTransient(fe)) {
+        out.say(
+          `the receiver went away (${fe.message}); waiting for it to come back — Ctrl+C to stop`,
+        );
+        out.line({ type: 'waiting', reason: fe.message });
+        continue;
+      }
+      throw fe;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+function round(ms: number | undefined): number | null {
+  return ms === undefined ? null : Math.round(ms * 10) / 10;
+}
+
+/** Re-exported for the entry point's error mapping. */
+export { FerryError };

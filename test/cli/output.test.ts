@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { formatBytes, formatEta, jsonForEvent, progressLine } from '../../src/cli/output.js';
+
+describe('cli output', () => {
+  it('formats sizes, ETAs and a bar that fits the width', () => {
+    expect(formatBytes(230)).toBe('230 B');
+    expect(formatBytes(1.5 * 1024 * 1024)).toBe('1.5 MiB');
+    expect(formatBytes(64 * 1024 ** 3)).toBe('64 GiB');
+    expect(formatEta(65)).toBe('1:05');
+    expect(formatEta(7384)).toBe('2:03:04');
+    expect(formatEta(null)).toBe('--:--');
+    for (const w of [40, 80, 200]) {
+      const l = progressLine(512, 1024, 100, 3, w);
+      expect(l.length).toBeLessThan(w);
+      expect(l).toContain('50%');
+    }
+  });
+
+  it('maps engine events to the documented --json lines', () => {
+    expect(
+      jsonForEvent({ type: 'progress', bytes: 5, total: 10, rateBps: 1.4, etaSeconds: 1 }),
+    ).toEqual({
+      type: 'progress',
+      bytes: 5,
+      total: 10,
+      rate_bps: 1,
+    });
+    expect(
+      jsonForEvent({
+        type: 'completed',
+        summary: {
+          transferId: 'x',
+          files: [{ path: 'a', size: 3, merkleRoot: 'ff', savedAs: '/d/a' }],
+          bytesTransferred: 3,
+          bytesSkipped: 0,
+          wireBytes: 3,
+        },
+      }),
+    ).toEqual({
+      type: 'completed',
+      files: [{ path: 'a', size: 3, merkle_root: 'ff', saved_as: '/d/a' }],
+      bytes_transferred: 3,
+      bytes_skipped: 0,
+    });
+    expect(jsonForEvent({ type: 'failed', code: 'INTEGRITY', message: 'm' })).toEqual({
+      type: 'error',
+      code: 'INTEGRITY',
+      message: 'm',
+    });
+  });
+});

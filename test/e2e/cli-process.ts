@@ -1,0 +1,95 @@
+/** Running `ferry` as a real process in tests: JSON lines, stderr, exit code. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { networkInterfaces } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+/** True when this process sees only loopback (inside `unshare -rn`, as `npm test` runs). */
+export const onlyLoopback = Object.values(networkInterfaces()).every((addrs) =>
+  (addrs ?? []).every((a) => a.internal),
+);
+
+/** A running ferry process. */
+export interface FerryProcess {
+  readonly proc: ChildProcess;
+  readonly lines: Record<string, unknown>[];
+  stderr: string;
+  readonly exit: Promise<number>;
+  /** Resolves with the first JSON line matching `pred` (rejects after `ms` or on exit). */
+  waitFor(
+    pred: (l: Record<string, unknown>) => boolean,
+    ms?: number,
+  ): Promise<Record<string, unknown>>;
+}
+
+/** Start `ferry <args>` from the sources (via tsx). */
+export function ferry(args: string[], env: Record<string, string> = {}): FerryProcess {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    cwd: root,
+    env: { ...process.env, ...env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: {
+    pred: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }[] = [];
+  let buf = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    let nl = buf.indexOf('\n');
+    while (nl >= 0) {
+      const text = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      nl = buf.indexOf('\n');
+      try {
+        const l = JSON.parse(text) as Record<string, unknown>;
+        lines.push(l);
+        for (const w of [...waiters]) {
+          if (w.pred(l)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(l);
+          }
+        }
+      } catch {
+        // human text on stdout would be a bug, but never a crash of the test
+      }
+    }
+  });
+  const p: FerryProcess = {
+    proc,
+    lines,
+    stderr: '',
+    exit: new Promise((resolve) =>
+      proc.on('exit', (code, sig) => resolve(code ?? (sig ? 128 + 9 : -1))),
+    ),
+    waitFor(pred, ms = 30_000) {
+      const found = lines.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(
+          () => reject(new Error(`no matching line within ${ms} ms; stderr:\n${p.stderr}`)),
+          ms,
+        );
+        waiters.push({
+          pred,
+          resolve: (l) => {
+            clearTimeout(t);
+            resolve(l);
+          },
+        });
+        void p.exit.then(() => {
+          setTimeout(() => {
+            clearTimeout(t);
+            reject(new Error(`process exited before a matching line; stderr:\n${p.stderr}`));
+          }, 50);
+        });
+      });
+    },
+  };
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    p.stderr += d;
+  });
+  return p;
+}
