@@ -56,6 +56,15 @@ export class FrameReader {
   bytesRead = 0;
   /** Called whenever bytes arrive (feeds the idle watchdog). */
   onActivity: (() => void) | null = null;
+  /**
+   * When set, a data frame whose body spans several pieces is joined into one
+   * reused scratch buffer instead of a fresh allocation. The body is then only
+   * valid until the next `next()`: the caller must be done with it (the
+   * secure channel decrypts it at once). Saves a 1 MiB allocation per chunk,
+   * which showed up as garbage-collector time in the engine profile.
+   */
+  reuseDataBodies = false;
+  #scratch: Buffer | null = null;
 
   constructor(stream: ByteStream) {
     this.#stream = stream;
@@ -86,7 +95,8 @@ export class FrameReader {
         `stream ended inside a frame (${this.#buffered}/${bodyLength} bytes)`,
       );
     }
-    return { type, body: this.#take(bodyLength) };
+    const reuse = this.reuseDataBodies && type === FrameType.Data;
+    return { type, body: this.#take(bodyLength, reuse) };
   }
 
   async #fill(n: number): Promise<boolean> {
@@ -102,7 +112,7 @@ export class FrameReader {
     return true;
   }
 
-  #take(n: number): Uint8Array {
+  #take(n: number, reuse = false): Uint8Array {
     // An empty body (length 1) may arrive with nothing left buffered.
     if (n === 0) return new Uint8Array(0);
     this.#buffered -= n;
@@ -112,7 +122,13 @@ export class FrameReader {
       else this.#pieces[0] = first.subarray(n);
       return first.subarray(0, n);
     }
-    const out = Buffer.allocUnsafe(n);
+    let out: Buffer;
+    if (reuse) {
+      if (!this.#scratch || this.#scratch.length < n) this.#scratch = Buffer.allocUnsafe(n);
+      out = this.#scratch.subarray(0, n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+    }
     let off = 0;
     while (off < n) {
       const p = this.#pieces[0]!;

@@ -42,6 +42,8 @@ export class SecureChannel {
   constructor(reader: FrameReader, writer: FrameWriter, keys: SessionKeys, role: Role) {
     this.#reader = reader;
     this.#writer = writer;
+    // Data bodies are decrypted (copied out) before the next read.
+    reader.reuseDataBodies = true;
     const out = role === 'sender' ? Direction.SenderToReceiver : Direction.ReceiverToSender;
     const inn = role === 'sender' ? Direction.ReceiverToSender : Direction.SenderToReceiver;
     this.#sendControl = new FrameSealer(keys.sendControl, out);

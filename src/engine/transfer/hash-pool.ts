@@ -20,6 +20,11 @@ import { FerryError } from '../errors.js';
 import { ChunkHasher } from './merkle.js';
 
 const INLINE_BELOW = 16 * 1024;
+/** Workers in the shared pool: env FERRY_HASH_WORKERS, else 1 (see docs/adr/0003-hash-workers.md). */
+const DEFAULT_WORKERS = Math.min(
+  availableParallelism(),
+  Number(process.env['FERRY_HASH_WORKERS'] ?? 1),
+);
 
 function workerSource(): string {
   // hash-wasm is loaded by absolute path, so the worker works the same from
@@ -65,13 +70,28 @@ export class LeafHashPool {
 
   /** The process-wide pool (min(2, cores) workers), created on first use. */
   static shared(): LeafHashPool {
-    LeafHashPool.#shared ??= new LeafHashPool(Math.max(1, Math.min(2, availableParallelism())));
+    LeafHashPool.#shared ??= new LeafHashPool(DEFAULT_WORKERS);
     return LeafHashPool.#shared;
   }
 
+  /**
+   * `size` workers; 0 hashes everything inline on the calling thread (the
+   * benchmark runs both ways side by side).
+   */
   constructor(size: number) {
-    if (!(size >= 1)) throw new RangeError('size: at least one worker');
+    if (!(Number.isInteger(size) && size >= 0)) throw new RangeError('size: a whole number ≥ 0');
     this.#size = size;
+  }
+
+  /** Number of workers (0: inline). */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Replace the process-wide pool (e.g. `new LeafHashPool(0)` to hash inline). */
+  static setShared(pool: LeafHashPool): void {
+    void LeafHashPool.#shared?.close();
+    LeafHashPool.#shared = pool;
   }
 
   /**
@@ -80,7 +100,7 @@ export class LeafHashPool {
    * bytes back as `data`; otherwise `data` is copied once and returned as given.
    */
   async leaf(data: Uint8Array, owned = false): Promise<{ leaf: Uint8Array; data: Uint8Array }> {
-    if (data.length < INLINE_BELOW || process.env['FERRY_HASH_INLINE'] === '1') {
+    if (data.length < INLINE_BELOW || this.#size === 0) {
       this.#inlineReady ??= ChunkHasher.create();
       this.#inline ??= await this.#inlineReady;
       return { leaf: this.#inline.leaf(data), data };

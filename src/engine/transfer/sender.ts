@@ -50,7 +50,7 @@ export interface SendOptions {
   readonly transferId?: Uint8Array;
   /** Default 1 MiB. */
   readonly chunkSize?: number;
-  /** Bytes the window may keep in flight; default 32 MiB. */
+  /** Bytes the window may keep in flight; default 16 MiB. */
   readonly memoryBudget?: number;
   /** Adaptive compression; default on. */
   readonly compression?: boolean;
@@ -75,8 +75,8 @@ interface SendFileState {
 const MAX_RESENDS_PER_CHUNK = 3;
 /** Chunk reads started ahead of the pump. */
 const READ_AHEAD = 4;
-/** Default cap of the window: 32 chunks of 1 MiB. */
-const DEFAULT_WINDOW_BUDGET = 32 * 1024 * 1024;
+/** Default cap of the window: 16 chunks of 1 MiB (16 MiB; the window holds ~2 BDP on a 1 Gbit/s, 60 ms path). */
+const DEFAULT_WINDOW_BUDGET = 16 * 1024 * 1024;
 
 /** Start sending; returns at once, progress arrives as events. */
 export function startSend(opts: SendOptions): SendTransfer {
@@ -94,6 +94,7 @@ export class SendTransfer extends Transfer {
   readonly #handles = new Map<number, Promise<FileHandle>>();
   readonly #reads = new Map<number, Promise<{ data: Uint8Array; leaf: Uint8Array }>>();
   readonly #pool = LeafHashPool.shared();
+  readonly #spare: Buffer[] = [];
   #bytesSent = 0;
   #bytesSkipped = 0;
   #wireBytes = 0;
@@ -436,6 +437,7 @@ export class SendTransfer extends Transfer {
         this.files[item.file]!.leavesVerified++;
         this.setChunk(item.file, item.chunk, ChunkState.Written);
         this.progress();
+        this.#recycle(data);
         continue;
       }
       const [payload, compressed] = await compression.encode(item.file, data);
@@ -447,6 +449,7 @@ export class SendTransfer extends Transfer {
       let flags = compressed ? DataFlag.Compressed : 0;
       if (item.chunk === f.count - 1) flags |= DataFlag.Final;
       await ch.sendData({ file: item.file, chunk: item.chunk, flags, length: len }, leaf, payload);
+      this.#recycle(data);
       this.#bytesSent += len;
       this.#wireBytes += payload.length;
     }
@@ -500,7 +503,7 @@ export class SendTransfer extends Transfer {
     const f = this.#files[file]!;
     const len = chunkLength(f.source.size, this.#chunkSize, chunk);
     const fh = await this.#handleFor(file);
-    const buf = Buffer.allocUnsafe(len);
+    const buf = (len === this.#chunkSize && this.#spare.pop()) || Buffer.allocUnsafe(len);
     let off = 0;
     while (off < len) {
       const { bytesRead } = await fh.read(buf, off, len - off, chunk * this.#chunkSize + off);
@@ -513,6 +516,20 @@ export class SendTransfer extends Transfer {
       off += bytesRead;
     }
     return buf;
+  }
+
+  /**
+   * Keep a chunk buffer for the next read once it was sealed (sealing copies
+   * it into the ciphertext). Fewer 1 MiB allocations, less GC.
+   */
+  #recycle(data: Uint8Array): void {
+    if (
+      data.length === this.#chunkSize &&
+      this.#spare.length < READ_AHEAD + 2 &&
+      Buffer.isBuffer(data)
+    ) {
+      this.#spare.push(data);
+    }
   }
 
   /** Close a file's handle once no read of it is queued. */
