@@ -1,0 +1,87 @@
+/**
+ * The receiving side of a transport benchmark run, in its own process so its
+ * CPU and peak RSS are its own. Prints JSON lines: `ready` (with the port it
+ * listens on), then `done` with its figures.
+ *
+ *   node transport-peer.js quic|tcp <outdir>
+ *   node transport-peer.js relay <tcp://host:port> <code> <outdir>
+ */
+
+import { connectViaRelay, parseRelayAddress } from '../src/cli/relay-client.js';
+import { parseCode, roomIdFromNameplate } from '../src/engine/crypto/code-phrase.js';
+import { generateIdentity } from '../src/engine/crypto/identity.js';
+import { MemorySessionStore } from '../src/engine/transfer/memory-store.js';
+import { startReceive } from '../src/engine/transfer/receiver.js';
+import type { ByteStream, Link } from '../src/engine/transport/link.js';
+import { listenQuic } from '../src/engine/transport/quic-link.js';
+import { listenTcp } from '../src/engine/transport/tcp-link.js';
+import { cpuSeconds, RssSampler } from './measure.js';
+
+const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+async function receive(
+  stream: ByteStream,
+  outdir: string,
+  password?: Uint8Array,
+  context?: Uint8Array,
+) {
+  const rss = new RssSampler();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const r = startReceive({
+    stream,
+    identity: generateIdentity(),
+    targetDir: outdir,
+    store: new MemorySessionStore(),
+    ...(password ? { password } : {}),
+    ...(context ? { context } : {}),
+  });
+  const s = await r.done;
+  say({
+    type: 'done',
+    seconds: (performance.now() - t0) / 1000,
+    cpu_seconds: cpuSeconds(cpu0),
+    peak_rss_mb: rss.stop(),
+    root: s.files[0]?.merkleRoot,
+  });
+}
+
+async function main(): Promise<void> {
+  const [mode, a, b, c] = process.argv.slice(2);
+  const identity = generateIdentity();
+  if (mode === 'quic' || mode === 'tcp') {
+    const outdir = a!;
+    let served = false;
+    const onLink = (link: Link) => {
+      if (served) return void link.close();
+      served = true;
+      void link.acceptStream().then(async (stream) => {
+        if (!stream) throw new Error('no stream');
+        await receive(stream, outdir);
+        await link.close().catch(() => undefined);
+        process.exit(0);
+      });
+    };
+    const l =
+      mode === 'quic'
+        ? await listenQuic({ identity, host: '127.0.0.1', port: 0, onLink })
+        : await listenTcp({ identity, host: '127.0.0.1', port: 0, onLink });
+    say({ type: 'ready', port: l.port });
+    return;
+  }
+  if (mode === 'relay') {
+    const { nameplate, password } = parseCode(b!);
+    const room = roomIdFromNameplate(nameplate);
+    say({ type: 'ready' });
+    const link = await connectViaRelay(parseRelayAddress(a!), { identity, room, role: 'receiver' });
+    await receive(await link.openStream(), c!, password, room);
+    await link.close().catch(() => undefined);
+    process.exit(0);
+  }
+  throw new Error(`unknown mode ${mode}`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`transport-peer: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

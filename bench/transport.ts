@@ -1,0 +1,257 @@
+/**
+ * Transport benchmark: one run, on loopback, the same file through
+ *   raw TCP (node:net), raw quinn (the QUIC binding alone), raw @matrixai/quic
+ *   (small size: it is slow), then ferry direct over QUIC, ferry direct over
+ *   TCP+TLS, and ferry via a relay (relay and receiver in their own processes).
+ * Prints MB/s, CPU and peak RSS per side, and the ratios the targets name:
+ * ferry-over-QUIC / raw quinn, ferry-over-TCP / raw TCP, relay / direct.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectViaRelay, parseRelayAddress } from '../src/cli/relay-client.js';
+import { parseCode, roomIdFromNameplate } from '../src/engine/crypto/code-phrase.js';
+import { generateIdentity } from '../src/engine/crypto/identity.js';
+import { startSend } from '../src/engine/transfer/sender.js';
+import type { ByteStream, Link } from '../src/engine/transport/link.js';
+import { dialQuic } from '../src/engine/transport/quic-link.js';
+import { dialTcp } from '../src/engine/transport/tcp-link.js';
+import { cpuSeconds, RssSampler, writeRandomFile } from './measure.js';
+import { rawQuinnThroughput } from './raw-quic.js';
+import type { BenchArgs } from './run.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+interface Side {
+  seconds: number;
+  mbps: number;
+  cpu_seconds: number;
+  peak_rss_mb: number;
+}
+
+/** Raw TCP on loopback in one process: the machine's ceiling. */
+async function rawTcp(bytes: number): Promise<{ seconds: number; mbps: number }> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const got = new Promise<number>((resolve) => {
+    server.once('connection', (s) => {
+      let n = 0;
+      s.on('data', (d: Buffer) => {
+        n += d.length;
+      });
+      s.on('end', () => resolve(n));
+    });
+  });
+  const t0 = performance.now();
+  const c = netConnect(port, '127.0.0.1');
+  const piece = Buffer.alloc(1024 * 1024);
+  for (let off = 0; off < bytes; off += piece.length) {
+    if (!c.write(piece.subarray(0, Math.min(piece.length, bytes - off)))) {
+      await new Promise((r) => c.once('drain', r));
+    }
+  }
+  c.end();
+  await got;
+  const seconds = (performance.now() - t0) / 1000;
+  server.close();
+  return { seconds, mbps: bytes / seconds / 1e6 };
+}
+
+interface Peer {
+  proc: ChildProcess;
+  next(type: string): Promise<Record<string, unknown>>;
+}
+
+function child(script: string, args: string[]): Peer {
+  const prof = process.env['FERRY_BENCH_PROF']
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env['FERRY_BENCH_PROF']}`]
+    : [];
+  const proc = spawn(process.execPath, [...prof, join(here, script), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { type: string; resolve: (l: Record<string, unknown>) => void }[] = [];
+  let buf = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        const l = JSON.parse(line) as Record<string, unknown>;
+        const w = waiters.find((x) => x.type === l['type']);
+        if (w) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(l);
+        } else lines.push(l);
+      } catch {
+        // not ours
+      }
+    }
+  });
+  return {
+    proc,
+    next: (type) => {
+      const have = lines.find((l) => l['type'] === type);
+      if (have) return Promise.resolve(have);
+      return new Promise((resolve, reject) => {
+        waiters.push({ type, resolve });
+        proc.once('exit', (code) =>
+          reject(new Error(`${script} exited (${code}) before '${type}'`)),
+        );
+      });
+    },
+  };
+}
+
+async function ferrySend(
+  stream: ByteStream,
+  src: string,
+  size: number,
+  peer: Peer,
+  extra: { password?: Uint8Array; context?: Uint8Array } = {},
+): Promise<{ sender: Side; receiver: Side }> {
+  globalThis.gc?.();
+  const rss = new RssSampler();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const t = startSend({ stream, identity: generateIdentity(), paths: [src], ...extra });
+  const s = await t.done;
+  const seconds = (performance.now() - t0) / 1000;
+  const sender: Side = {
+    seconds,
+    mbps: size / seconds / 1e6,
+    cpu_seconds: cpuSeconds(cpu0),
+    peak_rss_mb: rss.stop(),
+  };
+  const done = await peer.next('done');
+  if (done['root'] !== s.files[0]?.merkleRoot) throw new Error('receiver root differs');
+  const rs = done['seconds'] as number;
+  return {
+    sender,
+    receiver: {
+      seconds: rs,
+      mbps: size / rs / 1e6,
+      cpu_seconds: done['cpu_seconds'] as number,
+      peak_rss_mb: done['peak_rss_mb'] as number,
+    },
+  };
+}
+
+/** Run the transport scenario. */
+export async function transportBench({ size, log }: BenchArgs): Promise<Record<string, unknown>> {
+  const dir = await mkdtemp(join(tmpdir(), 'ferry-tbench-'));
+  const cleanup: (() => void)[] = [];
+  try {
+    const src = join(dir, 'src.bin');
+    log(`transport: writing ${(size / 2 ** 20).toFixed(0)} MiB of random data…`);
+    await writeRandomFile(src, size);
+    const mib = (size / 2 ** 20).toFixed(0);
+    const row = (name: string, mbps: number, extra = '') =>
+      log(`  ${name.padEnd(28)} ${mbps.toFixed(0).padStart(6)} MB/s ${extra}`);
+
+    const tcp = await rawTcp(size);
+    row(`raw TCP (${mib} MiB)`, tcp.mbps);
+    const quinn = await rawQuinnThroughput(size);
+    row(`raw quinn (${mib} MiB)`, quinn.mbps);
+    let matrixai: { mbps: number; bytes: number } | null = null;
+    try {
+      const { rawMatrixaiThroughput } = await import('./raw-matrixai-quic.js');
+      const small = Math.min(size, 16 * 2 ** 20);
+      const m = await rawMatrixaiThroughput(small);
+      matrixai = { mbps: m.mbps, bytes: small };
+      row(`raw @matrixai/quic (${(small / 2 ** 20).toFixed(0)} MiB)`, m.mbps);
+    } catch (err) {
+      log(`  raw @matrixai/quic: skipped (${(err as Error).message})`);
+    }
+
+    const side = (r: { sender: Side; receiver: Side }) =>
+      `cpu s/r ${r.sender.cpu_seconds.toFixed(1)}/${r.receiver.cpu_seconds.toFixed(1)} s, ` +
+      `peak RSS s/r ${r.sender.peak_rss_mb.toFixed(0)}/${r.receiver.peak_rss_mb.toFixed(0)} MB`;
+    const direct = async (kind: 'quic' | 'tcp') => {
+      const out = join(dir, `out-${kind}`);
+      await mkdir(out);
+      const peer = child('transport-peer.js', [kind, out]);
+      cleanup.push(() => peer.proc.kill());
+      const { port } = (await peer.next('ready')) as { port: number };
+      const identity = generateIdentity();
+      const { link } =
+        kind === 'quic'
+          ? await dialQuic({ identity, host: '127.0.0.1', port })
+          : await dialTcp({ identity, host: '127.0.0.1', port });
+      const r = await ferrySend(await link.openStream(), src, size, peer);
+      await link.close().catch(() => undefined);
+      return r;
+    };
+    const fq = await direct('quic');
+    row('ferry direct, QUIC', fq.sender.mbps, side(fq));
+    const ft = await direct('tcp');
+    row('ferry direct, TCP+TLS', ft.sender.mbps, side(ft));
+
+    const relayCfg = join(dir, 'relay-cfg');
+    const relay = child('../src/cli.js', [
+      'relay',
+      '--listen',
+      '127.0.0.1:0',
+      '--json',
+      '--config-dir',
+      relayCfg,
+    ]);
+    cleanup.push(() => relay.proc.kill());
+    const { tcp_port } = (await relay.next('listening')) as { tcp_port: number };
+    const code = '7-apple-river-stone';
+    const { password, nameplate } = parseCode(code);
+    const room = roomIdFromNameplate(nameplate);
+    const out = join(dir, 'out-relay');
+    await mkdir(out);
+    const addr = `tcp://127.0.0.1:${tcp_port}`;
+    const peer = child('transport-peer.js', ['relay', addr, code, out]);
+    cleanup.push(() => peer.proc.kill());
+    await peer.next('ready');
+    const link: Link = await connectViaRelay(parseRelayAddress(addr), {
+      identity: generateIdentity(),
+      room,
+      role: 'sender',
+    });
+    const stream = await link.acceptStream();
+    if (!stream) throw new Error('relay link closed');
+    const fr = await ferrySend(stream, src, size, peer, { password, context: room });
+    await link.close().catch(() => undefined);
+    row('ferry via relay (TCP+TLS)', fr.sender.mbps, side(fr));
+
+    const ratios = {
+      quic_vs_raw_quinn: fq.sender.mbps / quinn.mbps,
+      tcp_vs_raw_tcp: ft.sender.mbps / tcp.mbps,
+      relay_vs_direct_tcp: fr.sender.mbps / ft.sender.mbps,
+    };
+    log(`  ferry-over-QUIC / raw quinn = ${ratios.quic_vs_raw_quinn.toFixed(2)} (target ≥ 0.75)`);
+    log(`  ferry-over-TCP / raw TCP    = ${ratios.tcp_vs_raw_tcp.toFixed(2)} (target ≥ 0.75)`);
+    log(`  relay / direct (TCP)        = ${ratios.relay_vs_direct_tcp.toFixed(2)} (target ≥ 0.60)`);
+    const peak = Math.max(
+      ...[fq, ft, fr].flatMap((r) => [r.sender.peak_rss_mb, r.receiver.peak_rss_mb]),
+    );
+    log(`  peak RSS of any side ${peak.toFixed(0)} MB (target ≤ 150)`);
+    return {
+      scenario: 'transport',
+      bytes: size,
+      seconds: fq.sender.seconds,
+      mbps: fq.sender.mbps,
+      peak_rss_mb: peak,
+      raw_tcp_mbps: tcp.mbps,
+      raw_quinn_mbps: quinn.mbps,
+      raw_matrixai_mbps: matrixai?.mbps ?? null,
+      raw_matrixai_bytes: matrixai?.bytes ?? null,
+      ferry_quic: fq,
+      ferry_tcp: ft,
+      ferry_relay: fr,
+      ...ratios,
+    };
+  } finally {
+    for (const c of cleanup) c();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
