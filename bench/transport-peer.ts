@@ -3,8 +3,10 @@
  * CPU and peak RSS are its own. Prints JSON lines: `ready` (with the port it
  * listens on), then `done` with its figures.
  *
- *   node transport-peer.js quic|tcp <outdir>
- *   node transport-peer.js relay <tcp://host:port> <code> <outdir>
+ *   node transport-peer.js quic|tcp <outdir>                      (receiver, listens)
+ *   node transport-peer.js relay <tcp://host:port> <code> <outdir> (receiver, via relay)
+ *   node transport-peer.js send-quic|send-tcp <port> <file>        (sender, dials)
+ *   node transport-peer.js send-relay <tcp://host:port> <code> <file>
  */
 
 import { connectViaRelay, parseRelayAddress } from '../src/cli/relay-client.js';
@@ -12,9 +14,10 @@ import { parseCode, roomIdFromNameplate } from '../src/engine/crypto/code-phrase
 import { generateIdentity } from '../src/engine/crypto/identity.js';
 import { MemorySessionStore } from '../src/engine/transfer/memory-store.js';
 import { startReceive } from '../src/engine/transfer/receiver.js';
+import { startSend } from '../src/engine/transfer/sender.js';
 import type { ByteStream, Link } from '../src/engine/transport/link.js';
-import { listenQuic } from '../src/engine/transport/quic-link.js';
-import { listenTcp } from '../src/engine/transport/tcp-link.js';
+import { dialQuic, listenQuic } from '../src/engine/transport/quic-link.js';
+import { dialTcp, listenTcp } from '../src/engine/transport/tcp-link.js';
 import { cpuSeconds, RssSampler } from './measure.js';
 
 const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -46,9 +49,50 @@ async function receive(
   });
 }
 
+async function send(stream: ByteStream, file: string, password?: Uint8Array, context?: Uint8Array) {
+  const rss = new RssSampler();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const t = startSend({
+    stream,
+    identity: generateIdentity(),
+    paths: [file],
+    ...(password ? { password } : {}),
+    ...(context ? { context } : {}),
+  });
+  const s = await t.done;
+  say({
+    type: 'done',
+    seconds: (performance.now() - t0) / 1000,
+    cpu_seconds: cpuSeconds(cpu0),
+    peak_rss_mb: rss.stop(),
+    root: s.files[0]?.merkleRoot,
+  });
+}
+
 async function main(): Promise<void> {
   const [mode, a, b, c] = process.argv.slice(2);
   const identity = generateIdentity();
+  if (mode === 'send-quic' || mode === 'send-tcp') {
+    const port = Number(a);
+    const { link } =
+      mode === 'send-quic'
+        ? await dialQuic({ identity, host: '127.0.0.1', port })
+        : await dialTcp({ identity, host: '127.0.0.1', port });
+    await send(await link.openStream(), b!);
+    await link.close().catch(() => undefined);
+    process.exit(0);
+  }
+  if (mode === 'send-relay') {
+    const { nameplate, password } = parseCode(b!);
+    const room = roomIdFromNameplate(nameplate);
+    const link = await connectViaRelay(parseRelayAddress(a!), { identity, room, role: 'sender' });
+    const stream = await link.acceptStream();
+    if (!stream) throw new Error('relay link closed');
+    await send(stream, c!, password, room);
+    await link.close().catch(() => undefined);
+    process.exit(0);
+  }
   if (mode === 'quic' || mode === 'tcp') {
     const outdir = a!;
     let served = false;

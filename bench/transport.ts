@@ -2,7 +2,7 @@
  * Transport benchmark: one run, on loopback, the same file through
  *   raw TCP (node:net), raw quinn (the QUIC binding alone), raw @matrixai/quic
  *   (small size: it is slow), then ferry direct over QUIC, ferry direct over
- *   TCP+TLS, and ferry via a relay (relay and receiver in their own processes).
+ *   TCP+TLS, and ferry via a relay (sender, receiver and relay each in their own process).
  * Prints MB/s, CPU and peak RSS per side, and the ratios the targets name:
  * ferry-over-QUIC / raw quinn, ferry-over-TCP / raw TCP, relay / direct.
  */
@@ -108,38 +108,21 @@ function child(script: string, args: string[]): Peer {
   };
 }
 
-async function ferrySend(
-  stream: ByteStream,
-  src: string,
+/** Wait for both children's `done` and check they agree. */
+async function pairResult(
   size: number,
-  peer: Peer,
-  extra: { password?: Uint8Array; context?: Uint8Array } = {},
+  sender: Peer,
+  receiver: Peer,
 ): Promise<{ sender: Side; receiver: Side }> {
-  globalThis.gc?.();
-  const rss = new RssSampler();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const t = startSend({ stream, identity: generateIdentity(), paths: [src], ...extra });
-  const s = await t.done;
-  const seconds = (performance.now() - t0) / 1000;
-  const sender: Side = {
-    seconds,
-    mbps: size / seconds / 1e6,
-    cpu_seconds: cpuSeconds(cpu0),
-    peak_rss_mb: rss.stop(),
-  };
-  const done = await peer.next('done');
-  if (done['root'] !== s.files[0]?.merkleRoot) throw new Error('receiver root differs');
-  const rs = done['seconds'] as number;
-  return {
-    sender,
-    receiver: {
-      seconds: rs,
-      mbps: size / rs / 1e6,
-      cpu_seconds: done['cpu_seconds'] as number,
-      peak_rss_mb: done['peak_rss_mb'] as number,
-    },
-  };
+  const [s, r] = await Promise.all([sender.next('done'), receiver.next('done')]);
+  if (s['root'] !== r['root']) throw new Error('sender and receiver roots differ');
+  const side = (d: Record<string, unknown>): Side => ({
+    seconds: d['seconds'] as number,
+    mbps: size / (d['seconds'] as number) / 1e6,
+    cpu_seconds: d['cpu_seconds'] as number,
+    peak_rss_mb: d['peak_rss_mb'] as number,
+  });
+  return { sender: side(s), receiver: side(r) };
 }
 
 /** Run the transport scenario. */
@@ -175,17 +158,12 @@ export async function transportBench({ size, log }: BenchArgs): Promise<Record<s
     const direct = async (kind: 'quic' | 'tcp') => {
       const out = join(dir, `out-${kind}`);
       await mkdir(out);
-      const peer = child('transport-peer.js', [kind, out]);
-      cleanup.push(() => peer.proc.kill());
-      const { port } = (await peer.next('ready')) as { port: number };
-      const identity = generateIdentity();
-      const { link } =
-        kind === 'quic'
-          ? await dialQuic({ identity, host: '127.0.0.1', port })
-          : await dialTcp({ identity, host: '127.0.0.1', port });
-      const r = await ferrySend(await link.openStream(), src, size, peer);
-      await link.close().catch(() => undefined);
-      return r;
+      const receiver = child('transport-peer.js', [kind, out]);
+      cleanup.push(() => receiver.proc.kill());
+      const { port } = (await receiver.next('ready')) as { port: number };
+      const sender = child('transport-peer.js', [`send-${kind}`, String(port), src]);
+      cleanup.push(() => sender.proc.kill());
+      return pairResult(size, sender, receiver);
     };
     const fq = await direct('quic');
     row('ferry direct, QUIC', fq.sender.mbps, side(fq));
@@ -204,23 +182,15 @@ export async function transportBench({ size, log }: BenchArgs): Promise<Record<s
     cleanup.push(() => relay.proc.kill());
     const { tcp_port } = (await relay.next('listening')) as { tcp_port: number };
     const code = '7-apple-river-stone';
-    const { password, nameplate } = parseCode(code);
-    const room = roomIdFromNameplate(nameplate);
     const out = join(dir, 'out-relay');
     await mkdir(out);
     const addr = `tcp://127.0.0.1:${tcp_port}`;
-    const peer = child('transport-peer.js', ['relay', addr, code, out]);
-    cleanup.push(() => peer.proc.kill());
-    await peer.next('ready');
-    const link: Link = await connectViaRelay(parseRelayAddress(addr), {
-      identity: generateIdentity(),
-      room,
-      role: 'sender',
-    });
-    const stream = await link.acceptStream();
-    if (!stream) throw new Error('relay link closed');
-    const fr = await ferrySend(stream, src, size, peer, { password, context: room });
-    await link.close().catch(() => undefined);
+    const receiver = child('transport-peer.js', ['relay', addr, code, out]);
+    cleanup.push(() => receiver.proc.kill());
+    await receiver.next('ready');
+    const sender = child('transport-peer.js', ['send-relay', addr, code, src]);
+    cleanup.push(() => sender.proc.kill());
+    const fr = await pairResult(size, sender, receiver);
     row('ferry via relay (TCP+TLS)', fr.sender.mbps, side(fr));
 
     const ratios = {
