@@ -12,14 +12,7 @@ import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectViaRelay, parseRelayAddress } from '../src/cli/relay-client.js';
-import { parseCode, roomIdFromNameplate } from '../src/engine/crypto/code-phrase.js';
-import { generateIdentity } from '../src/engine/crypto/identity.js';
-import { startSend } from '../src/engine/transfer/sender.js';
-import type { ByteStream, Link } from '../src/engine/transport/link.js';
-import { dialQuic } from '../src/engine/transport/quic-link.js';
-import { dialTcp } from '../src/engine/transport/tcp-link.js';
-import { cpuSeconds, RssSampler, writeRandomFile } from './measure.js';
+import { writeRandomFile } from './measure.js';
 import { rawQuinnThroughput } from './raw-quic.js';
 import type { BenchArgs } from './run.js';
 
