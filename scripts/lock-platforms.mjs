@@ -14,8 +14,8 @@ const pkgs = lock.packages;
 
 function platformOf(name) {
   const tail = name.split('/').pop();
-  const os = ['android', 'darwin', 'linux', 'win32', 'freebsd', 'openbsd', 'sunos', 'aix'].find((o) =>
-    tail.includes(`-${o}-`) || tail.endsWith(`-${o}`),
+  const os = ['android', 'darwin', 'linux', 'win32', 'freebsd', 'openbsd', 'sunos', 'aix'].find(
+    (o) => tail.includes(`-${o}-`) || tail.endsWith(`-${o}`),
   );
   const cpu = tail.includes('universal')
     ? ['x64', 'arm64']
@@ -44,6 +44,8 @@ for (const [where, meta] of Object.entries(pkgs)) {
     added++;
   }
 }
-lock.packages = Object.fromEntries(Object.entries(pkgs).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b))));
+lock.packages = Object.fromEntries(
+  Object.entries(pkgs).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b))),
+);
 writeFileSync(path, `${JSON.stringify(lock, null, 2)}\n`);
 console.log(`lock-platforms: added ${added} optional platform package(s)`);
