@@ -24,9 +24,10 @@
  *   closes.
  */
 import type { Duplex } from 'node:stream';
-import { decode, encode } from 'cborg';
+import { encode } from 'cborg';
 import { z } from 'zod';
 import { ConnectionError, ErrorCode, FerryError, ProtocolError } from '../engine/errors.js';
+import { parseUntrusted } from '../engine/protocol/cbor.js';
 
 /** Magic that opens a join frame: 'FRY1' (ferry relay, protocol 1). */
 export const JOIN_MAGIC: Uint8Array = new Uint8Array([0x46, 0x52, 0x59, 0x31]);
@@ -67,7 +68,10 @@ export type RelayErrorCode = (typeof RelayErrorCode)[keyof typeof RelayErrorCode
 export type RelayRole = 'sender' | 'receiver';
 
 const bytes = (len: number) =>
-  z.custom<Uint8Array>((v) => v instanceof Uint8Array && v.length === len, `expected ${len} bytes`);
+  z.custom<Uint8Array>(
+    (v) => ArrayBuffer.isView(v) && v instanceof Uint8Array && v.length === len,
+    `expected ${len} bytes`,
+  );
 
 const joinSchema = z.object({
   room: bytes(ROOM_ID_BYTES),
@@ -105,14 +109,6 @@ export class RelayRejectedError extends FerryError {
   }
 }
 
-function decodeCbor(body: Uint8Array, what: string): unknown {
-  try {
-    return decode(body, { rejectDuplicateMapKeys: true, useMaps: false });
-  } catch (cause) {
-    throw new ProtocolError(`${what} is not valid CBOR: ${(cause as Error).message}`, { cause });
-  }
-}
-
 /** Serialize a join frame (magic, length, CBOR body). Throws RangeError past the caps. */
 export function encodeJoin(join: JoinRequest): Uint8Array {
   const checked = joinSchema.safeParse(join);
@@ -130,16 +126,15 @@ export function encodeJoin(join: JoinRequest): Uint8Array {
 
 /** Validate a join body (the CBOR after magic and length); throws ProtocolError. */
 export function decodeJoinBody(body: Uint8Array): JoinRequest {
-  const raw = decodeCbor(body, 'join');
-  const version = (raw as { version?: unknown } | null)?.version;
-  if (typeof version === 'number' && version !== JOIN_VERSION) {
-    throw new ProtocolError(`join version ${version} is not supported (want ${JOIN_VERSION})`);
+  const version = parseUntrusted(body, z.object({ version: z.number() }));
+  if (version.ok && version.value.version !== JOIN_VERSION) {
+    throw new ProtocolError(
+      `join version ${version.value.version} is not supported (want ${JOIN_VERSION})`,
+    );
   }
-  const parsed = joinSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ProtocolError(`join is malformed: ${parsed.error.issues[0]?.message}`);
-  }
-  return parsed.data;
+  const r = parseUntrusted(body, joinSchema);
+  if (!r.ok) throw new ProtocolError(`join is malformed: ${r.message}`, { cause: r.cause });
+  return r.value;
 }
 
 /**
@@ -186,11 +181,9 @@ export function parseStatusFrame(
     throw new ProtocolError(`relay status length ${len} outside 1..${MAX_STATUS_BODY}`);
   }
   if (buf.length < 2 + len) return null;
-  const parsed = statusSchema.safeParse(decodeCbor(buf.subarray(2, 2 + len), 'relay status'));
-  if (!parsed.success) {
-    throw new ProtocolError(`relay status is malformed: ${parsed.error.issues[0]?.message}`);
-  }
-  return { status: parsed.data, consumed: 2 + len };
+  const r = parseUntrusted(buf.subarray(2, 2 + len), statusSchema);
+  if (!r.ok) throw new ProtocolError(`relay status is malformed: ${r.message}`, { cause: r.cause });
+  return { status: r.value, consumed: 2 + len };
 }
 
 /** Options of `joinRelay`. */

@@ -106,3 +106,22 @@ describe('join rate limiter', () => {
     expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
   });
 });
+
+describe('prototype tricks in a join', () => {
+  it('a __proto__ key is BAD input (ProtocolError), never a TypeError', async () => {
+    const { encode } = await import('cborg');
+    const { parseJoinFrame } = await import('../../src/relay/protocol.js');
+    const { ProtocolError } = await import('../../src/engine/errors.js');
+    const body = encode(
+      new Map<string, unknown>([
+        ['room', new Map<string, unknown>([['__proto__', new Uint8Array(32)]])],
+        ['role', 'sender'],
+        ['version', 1],
+      ]),
+    );
+    const frame = new Uint8Array(6 + body.length);
+    frame.set([0x46, 0x52, 0x59, 0x31, body.length >> 8, body.length & 0xff]);
+    frame.set(body, 6);
+    expect(() => parseJoinFrame(frame)).toThrow(ProtocolError);
+  });
+});

@@ -85,6 +85,7 @@ import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { decode, encode } from 'cborg';
 import { z } from 'zod';
 import { ConnectionError, ErrorCode, FerryError, HandshakeError } from '../errors.js';
+import { parseUntrusted } from '../protocol/cbor.js';
 import type { FrameReader, FrameWriter } from '../protocol/frame.js';
 import { FrameType } from '../protocol/frame.js';
 import { type CpaceParty, cpaceInit, lvCat } from './cpace.js';
@@ -604,20 +605,12 @@ function sessionKeys(
 }
 
 function parseCbor<T>(body: Uint8Array, schema: z.ZodType<T>, what: string): T {
-  let value: unknown;
-  try {
-    value = decode(body, { strict: true, rejectDuplicateMapKeys: true, useMaps: false });
-  } catch (err) {
-    throw new HandshakeError('HANDSHAKE', `${what} is not valid CBOR`, { cause: err });
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where =
-      issue === undefined ? '' : ` (${issue.path.join('.') || 'message'}: ${issue.message})`;
-    throw new HandshakeError('HANDSHAKE', `${what} has unexpected fields${where}`);
-  }
-  return parsed.data;
+  const r = parseUntrusted(body, schema);
+  if (!r.ok)
+    throw new HandshakeError('HANDSHAKE', `${what} is malformed (${r.message})`, {
+      cause: r.cause,
+    });
+  return r.value;
 }
 
 function abortError(signal: AbortSignal): FerryError {

@@ -7,9 +7,10 @@
  * Chunk payloads never pass through CBOR: a data frame is
  * `header (13 bytes) | AES-GCM(leaf (32) | payload)`.
  */
-import { decode, encode } from 'cborg';
+import { encode } from 'cborg';
 import { z } from 'zod';
 import { ProtocolError } from '../errors.js';
+import { parseUntrusted } from './cbor.js';
 
 /** Most files one offer may list. */
 export const MAX_FILES = 100_000;
@@ -22,7 +23,10 @@ export const LEAVES_PER_PAGE = 65_536;
 
 const bytes = (len?: number) =>
   z.custom<Uint8Array>(
-    (v) => v instanceof Uint8Array && (len === undefined || v.length === len),
+    // isView, not just instanceof: an object whose prototype was set to a
+    // Uint8Array's passes instanceof without being one.
+    (v) =>
+      ArrayBuffer.isView(v) && v instanceof Uint8Array && (len === undefined || v.length === len),
     len === undefined ? 'expected a byte string' : `expected ${len} bytes`,
   );
 const uint = z.int().nonnegative();
@@ -110,35 +114,9 @@ export function encodeControl(msg: ControlMessage): Uint8Array {
 
 /** Parse and validate a control message; throws ProtocolError on anything malformed. */
 export function decodeControl(body: Uint8Array): ControlMessage {
-  let raw: unknown;
-  try {
-    // '__proto__' as a map key would set the decoded object's prototype (cborg
-    // assigns keys with []=), letting inherited fields slip past the schema.
-    raw = decode(body, {
-      rejectDuplicateMapKeys: true,
-      useMaps: false,
-      tags: [],
-    });
-    if (hasProtoKey(raw)) throw new Error("map key '__proto__' is not allowed");
-  } catch (cause) {
-    throw new ProtocolError(`control message is not valid CBOR: ${(cause as Error).message}`, {
-      cause,
-    });
-  }
-  const parsed = controlSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid';
-    throw new ProtocolError(`malformed control message: ${where}`);
-  }
-  return parsed.data;
-}
-
-function hasProtoKey(v: unknown, depth = 0): boolean {
-  if (depth > 8 || v === null || typeof v !== 'object' || v instanceof Uint8Array) return false;
-  if (Object.getPrototypeOf(v) !== Object.prototype && !Array.isArray(v)) return true;
-  if (Object.hasOwn(v, '__proto__')) return true;
-  return Object.values(v).some((x) => hasProtoKey(x, depth + 1));
+  const r = parseUntrusted(body, controlSchema);
+  if (!r.ok) throw new ProtocolError(`malformed control message: ${r.message}`, { cause: r.cause });
+  return r.value;
 }
 
 /** Size of the fixed data-frame header. */

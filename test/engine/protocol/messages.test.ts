@@ -403,3 +403,17 @@ describe('hardening', () => {
     expect(() => fromRanges([0.5, 2], 10)).toThrow(/bad range/);
   });
 });
+
+describe('hardening against prototype tricks', () => {
+  it('a nested __proto__ holding bytes is a ProtocolError (fast-check found it)', async () => {
+    const { encode } = await import('cborg');
+    const { decodeControl } = await import('../../../src/engine/protocol/messages.js');
+    const evil = encode(
+      new Map<string, unknown>([
+        ['t', 'decline'],
+        ['reason', new Map<string, unknown>([['__proto__', new Uint8Array(16)]])],
+      ]),
+    );
+    expect(() => decodeControl(evil)).toThrow(ProtocolError);
+  });
+});
