@@ -15,6 +15,7 @@ import { generateIdentity } from '../src/engine/crypto/identity.js';
 import { MemorySessionStore } from '../src/engine/transfer/memory-store.js';
 import { startReceive } from '../src/engine/transfer/receiver.js';
 import { startSend } from '../src/engine/transfer/sender.js';
+import type { TransferSummary } from '../src/engine/transfer/types.js';
 import type { ByteStream, Link } from '../src/engine/transport/link.js';
 import { dialQuic, listenQuic } from '../src/engine/transport/quic-link.js';
 import { dialTcp, listenTcp } from '../src/engine/transport/tcp-link.js';
@@ -22,24 +23,12 @@ import { cpuSeconds, RssSampler } from './measure.js';
 
 const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
-async function receive(
-  stream: ByteStream,
-  outdir: string,
-  password?: Uint8Array,
-  context?: Uint8Array,
-) {
+/** Run one side to completion and print its `done` line with CPU and peak RSS. */
+async function measured(run: () => Promise<TransferSummary>): Promise<void> {
   const rss = new RssSampler();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const r = startReceive({
-    stream,
-    identity: generateIdentity(),
-    targetDir: outdir,
-    store: new MemorySessionStore(),
-    ...(password ? { password } : {}),
-    ...(context ? { context } : {}),
-  });
-  const s = await r.done;
+  const s = await run();
   say({
     type: 'done',
     seconds: (performance.now() - t0) / 1000,
@@ -49,25 +38,26 @@ async function receive(
   });
 }
 
-async function send(stream: ByteStream, file: string, password?: Uint8Array, context?: Uint8Array) {
-  const rss = new RssSampler();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const t = startSend({
-    stream,
-    identity: generateIdentity(),
-    paths: [file],
-    ...(password ? { password } : {}),
-    ...(context ? { context } : {}),
-  });
-  const s = await t.done;
-  say({
-    type: 'done',
-    seconds: (performance.now() - t0) / 1000,
-    cpu_seconds: cpuSeconds(cpu0),
-    peak_rss_mb: rss.stop(),
-    root: s.files[0]?.merkleRoot,
-  });
+const auth = (password?: Uint8Array, context?: Uint8Array) => ({
+  identity: generateIdentity(),
+  ...(password ? { password } : {}),
+  ...(context ? { context } : {}),
+});
+
+function receive(stream: ByteStream, outdir: string, password?: Uint8Array, context?: Uint8Array) {
+  return measured(
+    () =>
+      startReceive({
+        stream,
+        targetDir: outdir,
+        store: new MemorySessionStore(),
+        ...auth(password, context),
+      }).done,
+  );
+}
+
+function send(stream: ByteStream, file: string, password?: Uint8Array, context?: Uint8Array) {
+  return measured(() => startSend({ stream, paths: [file], ...auth(password, context) }).done);
 }
 
 async function main(): Promise<void> {

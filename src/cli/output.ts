@@ -6,6 +6,7 @@
  */
 import type { ErrorCode } from '../engine/errors.js';
 import type { TransferEvent, TransferSummary } from '../engine/transfer/types.js';
+import type { LinkInfo } from '../engine/transport/link.js';
 
 /** Documented exit codes. */
 export const ExitCode = { Ok: 0, Failed: 1, Usage: 2, Interrupted: 130 } as const;
@@ -150,6 +151,13 @@ export class Reporter {
   #clearBar(): void {
     if (this.#barShown) this.#err.write('\r\x1b[K');
     this.#barShown = false;
+  }
+
+  /** Report the path a connection took (`connected` line / human note). */
+  connected(info: LinkInfo): void {
+    const rtt = info.rttMs === undefined ? null : Math.round(info.rttMs * 10) / 10;
+    this.line({ type: 'connected', path: info.path, transport: info.transport, rtt_ms: rtt });
+    this.say(`connected (${info.path}, ${info.transport}${rtt === null ? '' : `, rtt ${rtt} ms`})`);
   }
 
   /** Report an engine event. */

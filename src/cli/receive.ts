@@ -4,7 +4,6 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseCode, roomIdFromNameplate } from '../engine/crypto/code-phrase.js';
 import { shortFingerprint } from '../engine/crypto/identity.js';
-import { FerryError } from '../engine/errors.js';
 import { type Decision, type OfferInfo, startReceive } from '../engine/transfer/receiver.js';
 import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
@@ -53,14 +52,7 @@ export async function receiveCommand(
     signal,
     onNote: (t) => out.say(t),
   });
-  const info = conn.link.info;
-  out.line({
-    type: 'connected',
-    path: info.path,
-    transport: info.transport,
-    rtt_ms: info.rttMs === undefined ? null : Math.round(info.rttMs * 10) / 10,
-  });
-  out.say(`connected (${info.path}, ${info.transport})`);
+  out.connected(conn.link.info);
 
   const t = startReceive({
     stream: conn.stream,
@@ -136,5 +128,3 @@ async function decide(
     rl.close();
   }
 }
-
-export { FerryError };

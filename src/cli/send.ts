@@ -1,7 +1,7 @@
 /** `ferry send <paths...>`: print the code, wait for the receiver, send, resume if it comes back. */
 import { generateCode, parseCode, roomIdFromNameplate } from '../engine/crypto/code-phrase.js';
 import { shortFingerprint } from '../engine/crypto/identity.js';
-import { FerryError, toFerryError } from '../engine/errors.js';
+import { toFerryError } from '../engine/errors.js';
 import { walkSources } from '../engine/transfer/manifest.js';
 import { startSend } from '../engine/transfer/sender.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
@@ -62,16 +62,7 @@ export async function sendCommand(
       signal,
       onNote: (t) => out.say(t),
     });
-    const info = conn.link.info;
-    out.line({
-      type: 'connected',
-      path: info.path,
-      transport: info.transport,
-      rtt_ms: round(info.rttMs),
-    });
-    out.say(
-      `connected (${info.path}, ${info.transport}${info.rttMs === undefined ? '' : `, rtt ${round(info.rttMs)} ms`})`,
-    );
+    out.connected(conn.link.info);
     const t = startSend({
       stream: conn.stream,
       identity,
@@ -118,10 +109,3 @@ export async function sendCommand(
     }
   }
 }
-
-function round(ms: number | undefined): number | null {
-  return ms === undefined ? null : Math.round(ms * 10) / 10;
-}
-
-/** Re-exported for the entry point's error mapping. */
-export { FerryError };

@@ -15,12 +15,10 @@
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { type HandshakeOptions, runHandshake } from '../crypto/handshake.js';
 import { ConnectionError, FerryError, IntegrityError, ProtocolError } from '../errors.js';
-import { FrameReader, FrameWriter } from '../protocol/frame.js';
 import { DataFlag, type DataHeader, type MessageOf, toRanges } from '../protocol/messages.js';
 import type { ByteStream } from '../transport/link.js';
-import { SecureChannel } from './channel.js';
+import type { SecureChannel } from './channel.js';
 import { decompressChunk } from './compression.js';
 import { LeafHashPool } from './hash-pool.js';
 import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
@@ -32,7 +30,7 @@ import {
   resolveTarget,
   validateRelativePath,
 } from './safe-path.js';
-import { type FileProgress, Transfer, toHex } from './transfer.js';
+import { type FileProgress, type PeerAuth, Transfer, toHex } from './transfer.js';
 import {
   ChunkState,
   type FileCheckpoint,
@@ -59,14 +57,10 @@ export type Decision =
   | { accept: false; reason?: string };
 
 /** Options of a receive. */
-export interface ReceiveOptions {
+export interface ReceiveOptions extends PeerAuth {
   readonly stream: ByteStream;
-  readonly identity: HandshakeOptions['identity'];
   readonly targetDir: string;
   readonly store: SessionStore;
-  readonly password?: Uint8Array;
-  readonly context?: Uint8Array;
-  readonly expectedPeer?: Uint8Array;
   /** Asked once per offer; default accepts everything. */
   readonly decide?: (offer: OfferInfo) => Decision | Promise<Decision>;
   /** Bytes of chunk writes that may be pending; default 16 MiB. */
@@ -120,7 +114,6 @@ export class ReceiveTransfer extends Transfer {
   #saving: Promise<void> = Promise.resolve();
   #bytesWritten = 0;
   #wireBytes = 0;
-  #peerFingerprint = '';
   readonly #pool = LeafHashPool.shared();
   /** The main loop; `settled` waits for it so no step touches the disk afterwards. */
   readonly #running: Promise<void>;
@@ -135,31 +128,8 @@ export class ReceiveTransfer extends Transfer {
 
   async #run(): Promise<void> {
     this.#hasher = await ChunkHasher.create();
-    const reader = new FrameReader(this.stream);
-    reader.onActivity = () => this.noteActivity();
-    const writer = new FrameWriter(this.stream);
-    const keys = await runHandshake({
-      role: 'receiver',
-      reader,
-      writer,
-      identity: this.#opts.identity,
-      ...(this.#opts.password ? { password: this.#opts.password } : {}),
-      ...(this.#opts.context ? { context: this.#opts.context } : {}),
-      ...(this.#opts.expectedPeer ? { expectedPeer: this.#opts.expectedPeer } : {}),
-    });
-    if (this.isFinished) return;
-    this.peer = {
-      fingerprint: keys.peerFingerprint,
-      publicKey: keys.peerIdentity,
-      sas: keys.sas,
-      suite: keys.suite,
-      usedCode: keys.usedCode,
-    };
-    this.#peerFingerprint = keys.peerFingerprint;
-    this.emit({ type: 'handshake', peer: this.peer });
-    const ch = new SecureChannel(reader, writer, keys, 'receiver');
-    this.channel = ch;
-    this.touch();
+    const ch = await this.openSecureChannel(this.#opts);
+    if (!ch) return;
 
     // Still 'handshaking' (watched for idleness) until the offer arrives: a
     // sender that goes silent here must time out, not hang the receiver.
@@ -201,7 +171,7 @@ export class ReceiveTransfer extends Transfer {
       checkpoint &&
       checkpoint.chunkSize === offer.chunkSize &&
       resolve(checkpoint.targetDir) === this.#targetDir &&
-      checkpoint.peerFingerprint === this.#peerFingerprint
+      checkpoint.peerFingerprint === this.peer!.fingerprint
         ? checkpoint
         : undefined;
 
@@ -648,7 +618,7 @@ export class ReceiveTransfer extends Transfer {
       transferId: this.transferIdHex!,
       targetDir: this.#targetDir,
       chunkSize: this.#chunkSize,
-      peerFingerprint: this.#peerFingerprint,
+      peerFingerprint: this.peer!.fingerprint,
       files: this.#files
         .filter((f): f is RecvFile => f !== null)
         .map((f) => ({

@@ -13,9 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
-import { type HandshakeOptions, runHandshake } from '../crypto/handshake.js';
 import { ConnectionError, FerryError, IntegrityError, ProtocolError } from '../errors.js';
-import { FrameReader, FrameWriter } from '../protocol/frame.js';
 import {
   DataFlag,
   fromRanges,
@@ -25,27 +23,20 @@ import {
   MIN_CHUNK_SIZE,
 } from '../protocol/messages.js';
 import type { ByteStream } from '../transport/link.js';
-import { SecureChannel } from './channel.js';
+import type { SecureChannel } from './channel.js';
 import { CompressionPolicy } from './compression.js';
 import { LeafHashPool } from './hash-pool.js';
 import { type SourceFile, walkSources } from './manifest.js';
 import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
-import { type FileProgress, Transfer, toHex } from './transfer.js';
+import { type FileProgress, type PeerAuth, Transfer, toHex } from './transfer.js';
 import { ChunkState, type TransferSummary } from './types.js';
 import { ChunkWindow } from './window.js';
 
 /** Options of a send. */
-export interface SendOptions {
+export interface SendOptions extends PeerAuth {
   readonly stream: ByteStream;
-  readonly identity: HandshakeOptions['identity'];
   /** Files and folders to send. */
   readonly paths: readonly string[];
-  /** CPace password from the code words; absent for identity-only (LAN, pinned) sends. */
-  readonly password?: Uint8Array;
-  /** Bound into the handshake (e.g. the room id). */
-  readonly context?: Uint8Array;
-  /** Pinned identity of the receiver, if known. */
-  readonly expectedPeer?: Uint8Array;
   /** 16 bytes; reuse the id of an interrupted send so the receiver can resume it. */
   readonly transferId?: Uint8Array;
   /** Default 1 MiB. */
@@ -122,29 +113,8 @@ export class SendTransfer extends Transfer {
   async #run(): Promise<void> {
     const { files } = await walkSources(this.#opts.paths);
     this.#hasher = await ChunkHasher.create();
-    const reader = new FrameReader(this.stream);
-    reader.onActivity = () => this.noteActivity();
-    const writer = new FrameWriter(this.stream);
-    const keys = await runHandshake({
-      role: 'sender',
-      reader,
-      writer,
-      identity: this.#opts.identity,
-      ...(this.#opts.password ? { password: this.#opts.password } : {}),
-      ...(this.#opts.context ? { context: this.#opts.context } : {}),
-      ...(this.#opts.expectedPeer ? { expectedPeer: this.#opts.expectedPeer } : {}),
-    });
-    if (this.isFinished) return;
-    this.peer = {
-      fingerprint: keys.peerFingerprint,
-      publicKey: keys.peerIdentity,
-      sas: keys.sas,
-      suite: keys.suite,
-      usedCode: keys.usedCode,
-    };
-    this.emit({ type: 'handshake', peer: this.peer });
-    const ch = new SecureChannel(reader, writer, keys, 'sender');
-    this.channel = ch;
+    const ch = await this.openSecureChannel(this.#opts);
+    if (!ch) return;
     const transferId = this.#opts.transferId ?? randomBytes(16);
     this.transferIdHex = toHex(transferId);
     ch.setTransferId(transferId);

@@ -2,9 +2,11 @@
  * What a sender and a receiver share: the typed event stream, the versioned
  * snapshot, pause/resume/cancel, and the `done` promise.
  */
+import { type HandshakeOptions, runHandshake } from '../crypto/handshake.js';
 import { type ErrorCode, FerryError, toFerryError } from '../errors.js';
+import { FrameReader, FrameWriter } from '../protocol/frame.js';
 import type { ByteStream } from '../transport/link.js';
-import type { SecureChannel } from './channel.js';
+import { SecureChannel } from './channel.js';
 import {
   ChunkState,
   type FileSnapshot,
@@ -28,6 +30,17 @@ export interface FileProgress {
   root: RootStatus;
   mismatched: number[];
   accepted: boolean;
+}
+
+/** What both roles bring to the handshake. */
+export interface PeerAuth {
+  readonly identity: HandshakeOptions['identity'];
+  /** CPace password from the code words; absent for identity-only (pinned) transfers. */
+  readonly password?: Uint8Array;
+  /** Bound into the handshake (e.g. the room id). */
+  readonly context?: Uint8Array;
+  /** Pinned identity of the peer, if known. */
+  readonly expectedPeer?: Uint8Array;
 }
 
 /** Minimum interval between `progress` events. */
@@ -122,6 +135,38 @@ export abstract class Transfer {
         ),
       );
     }
+  }
+
+  /**
+   * Run the handshake on this transfer's stream and open the encrypted
+   * channel; records and announces the peer. Null if the transfer ended
+   * meanwhile (cancelled during the handshake).
+   */
+  protected async openSecureChannel(auth: PeerAuth): Promise<SecureChannel | null> {
+    const reader = new FrameReader(this.stream);
+    reader.onActivity = () => this.noteActivity();
+    const writer = new FrameWriter(this.stream);
+    const keys = await runHandshake({
+      role: this.role,
+      reader,
+      writer,
+      identity: auth.identity,
+      ...(auth.password ? { password: auth.password } : {}),
+      ...(auth.context ? { context: auth.context } : {}),
+      ...(auth.expectedPeer ? { expectedPeer: auth.expectedPeer } : {}),
+    });
+    if (this.isFinished) return null;
+    this.peer = {
+      fingerprint: keys.peerFingerprint,
+      publicKey: keys.peerIdentity,
+      sas: keys.sas,
+      suite: keys.suite,
+      usedCode: keys.usedCode,
+    };
+    this.emit({ type: 'handshake', peer: this.peer });
+    this.channel = new SecureChannel(reader, writer, keys, this.role);
+    this.touch();
+    return this.channel;
   }
 
   /** Subscribe to events; returns the unsubscribe function. */

@@ -1,6 +1,6 @@
 /**
  * A first-in-first-out queue with O(1) amortised push and shift, shared by
- * the transport adapters (socket-stream, mux-link). Plain arrays with
+ * the transport adapters (memory-link, socket-stream, mux-link). Plain arrays with
  * `shift()` are O(n) per call, which hurts with thousands of queued pieces.
  */
 
@@ -40,11 +40,16 @@ export class Fifo<T> {
     return item;
   }
 
+  /** Remove every item. */
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+
   /** Remove and return every item, oldest first. */
   drain(): T[] {
     const rest = this.#items.slice(this.#head) as T[];
-    this.#items = [];
-    this.#head = 0;
+    this.clear();
     return rest;
   }
 }

@@ -21,6 +21,7 @@
  *   ConnectionError; bytes still in flight are lost; writes reject at once.
  */
 import { ConnectionError } from '../errors.js';
+import { Fifo } from './fifo.js';
 import type { ByteStream, Link, LinkInfo } from './link.js';
 
 /** Default high-water mark of each direction of a stream: 4 MiB. */
@@ -77,50 +78,6 @@ const END = Symbol('end');
 const CUT = Symbol('cut');
 type Arrival = Uint8Array | typeof END | typeof CUT;
 
-/** FIFO queue with O(1) amortised shift. */
-class Deque<T> {
-  #items: (T | undefined)[] = [];
-  #head = 0;
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-
-  push(item: T): void {
-    this.#items.push(item);
-  }
-
-  peek(): T | undefined {
-    return this.#items[this.#head];
-  }
-
-  shift(): T | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const item = this.#items[this.#head];
-    this.#items[this.#head] = undefined;
-    this.#head++;
-    if (this.#head === this.#items.length) {
-      this.#items = [];
-      this.#head = 0;
-    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return item;
-  }
-
-  clear(): void {
-    this.#items = [];
-    this.#head = 0;
-  }
-
-  drain(): T[] {
-    const rest = this.#items.slice(this.#head) as T[];
-    this.clear();
-    return rest;
-  }
-}
-
 interface PendingWrite {
   /** Bytes not yet accepted into the pipe; undefined once accepted (or for an end marker). */
   bytes: Uint8Array | undefined;
@@ -157,10 +114,10 @@ class Pipe {
   #offset = 0;
   /** Bytes accepted and not yet read (in flight or ready). */
   #buffered = 0;
-  readonly #ready = new Deque<Uint8Array>();
-  readonly #inFlight = new Deque<{ readonly at: number; readonly item: Arrival }>();
+  readonly #ready = new Fifo<Uint8Array>();
+  readonly #inFlight = new Fifo<{ readonly at: number; readonly item: Arrival }>();
   #timer: ReturnType<typeof setTimeout> | undefined;
-  readonly #writers = new Deque<PendingWrite>();
+  readonly #writers = new Fifo<PendingWrite>();
   #pumping = false;
   #writeClosed = false;
   /** Bytes past the cut or truncation point are dropped. */
@@ -506,8 +463,8 @@ class MemoryLink implements Link {
   readonly info: LinkInfo = { path: 'memory', transport: 'memory' };
   readonly #conn: Connection;
   readonly #side: 'a' | 'b';
-  readonly #incoming = new Deque<ByteStream>();
-  readonly #acceptors = new Deque<(s: ByteStream | null) => void>();
+  readonly #incoming = new Fifo<ByteStream>();
+  readonly #acceptors = new Fifo<(s: ByteStream | null) => void>();
   peer: MemoryLink | undefined;
 
   constructor(conn: Connection, side: 'a' | 'b') {
