@@ -58,6 +58,16 @@ export function transferIdFor(code: string, relativePaths: readonly string[]): U
   return Uint8Array.from(h.digest().subarray(0, 16));
 }
 
+/** Refuse to start when there is no path at all to the peer. */
+export function requirePath(relays: readonly unknown[], direct: unknown): void {
+  if (relays.length === 0 && direct === undefined) {
+    throw new UsageError(
+      'no way to reach the peer: no relay is configured and no direct address was given ' +
+        '(pass --relay HOST:PORT or set FERRY_RELAY, or use --direct HOST:PORT)',
+    );
+  }
+}
+
 /** Raised for bad command-line input (exit code 2). */
 export class UsageError extends Error {
   constructor(message: string) {

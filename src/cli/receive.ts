@@ -10,6 +10,7 @@ import { loadOrCreateIdentity } from '../store/identity-file.js';
 import {
   type GlobalOptions,
   parseHostPort,
+  requirePath,
   resolveConfigDir,
   resolveRelays,
   UsageError,
@@ -37,6 +38,7 @@ export async function receiveCommand(
   const configDir = resolveConfigDir(opts.configDir);
   const relays = resolveRelays(opts.relay);
   const direct = opts.direct ? parseHostPort(opts.direct, '--direct') : undefined;
+  requirePath(relays, direct);
   const targetDir = resolve(opts.dir ?? '.');
   if (!opts.yes && !process.stdin.isTTY) {
     throw new UsageError('no terminal to ask whether to accept: pass --yes to accept the offer');

@@ -9,6 +9,7 @@ import {
   type GlobalOptions,
   isTransient,
   parseHostPort,
+  requirePath,
   resolveConfigDir,
   resolveRelays,
   transferIdFor,
@@ -34,6 +35,7 @@ export async function sendCommand(
   const configDir = resolveConfigDir(opts.configDir);
   const relays = resolveRelays(opts.relay);
   const direct = opts.direct ? parseHostPort(opts.direct, '--direct') : undefined;
+  requirePath(relays, direct);
   const code = opts.code ?? generateCode();
   const parsed = parseCode(code);
   const { files } = await walkSources(paths);

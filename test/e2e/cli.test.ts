@@ -303,3 +303,16 @@ describe('a relay that flips a byte in transit', () => {
     }
   }, 60_000);
 });
+
+describe('no path to the peer', () => {
+  it('send and receive refuse up front with exit 2 when no relay or direct address is given', async () => {
+    const env = { FERRY_RELAY: '' };
+    const s = ferry(['send', small, '--json', '--config-dir', join(dir, 'nopath')], env);
+    expect(await s.exit).toBe(2);
+    expect(s.lines.some((l) => l['type'] === 'code')).toBe(false);
+    expect(s.lines.at(-1)).toMatchObject({ type: 'error', code: 'USAGE' });
+    const r = ferry(['receive', '5-apple-river-stone', '--yes', '--json'], env);
+    expect(await r.exit).toBe(2);
+    expect(r.stderr + JSON.stringify(r.lines)).toMatch(/no relay is configured/);
+  }, 30_000);
+});
