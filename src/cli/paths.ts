@@ -10,13 +10,56 @@ import { ConnectionError, FerryError } from '../engine/errors.js';
 import type { ByteStream, Link } from '../engine/transport/link.js';
 import { dialQuic, listenQuic } from '../engine/transport/quic-link.js';
 import { dialTcp, listenTcp } from '../engine/transport/tcp-link.js';
-import type { RelayRole } from '../relay/protocol.js';
 import { connectViaRelay, formatEndpoint, type RelayEndpoint } from './relay-client.js';
 
 /** A link with the stream the transfer runs on. */
 export interface Connected {
   readonly link: Link;
   readonly stream: ByteStream;
+}
+
+/**
+ * The sender's direct listeners (QUIC and TCP on one address), started once
+ * per command and kept until it ends: QUIC links share their listener's UDP
+ * socket, so closing the listener would kill the link in use. Links that
+ * arrive while nobody waits for one are closed.
+ */
+export class DirectListener {
+  /** Where incoming links go; null closes them. */
+  handler: ((link: Link) => void) | null = null;
+  readonly #closers: (() => Promise<void>)[];
+
+  private constructor(closers: (() => Promise<void>)[]) {
+    this.#closers = closers;
+  }
+
+  /** Listen on host:port for QUIC (UDP) and TCP+TLS. */
+  static async start(identity: Identity, host: string, port: number): Promise<DirectListener> {
+    const closers: (() => Promise<void>)[] = [];
+    const self = new DirectListener(closers);
+    const route = (link: Link) => {
+      if (self.handler) self.handler(link);
+      else closeQuietly(link);
+    };
+    try {
+      const q = await listenQuic({ identity, host, port, onLink: route });
+      closers.push(() => q.close());
+      const t = await listenTcp({ identity, host, port, onLink: route });
+      closers.push(() => t.close());
+    } catch (err) {
+      await self.close();
+      throw new ConnectionError(`cannot listen on ${host}:${port}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    return self;
+  }
+
+  /** Stop listening (links in use on the TCP side stay up; QUIC ones end). */
+  async close(): Promise<void> {
+    this.handler = null;
+    for (const c of this.#closers.splice(0)) await c().catch(() => undefined);
+  }
 }
 
 /** Head start the direct path gets before relays are tried. */
@@ -28,7 +71,10 @@ export interface PathOptions {
   readonly room: Uint8Array;
   readonly relays: readonly RelayEndpoint[];
   readonly relayPassword?: string;
+  /** Receiver: a direct address to dial. */
   readonly direct?: { host: string; port: number };
+  /** Sender: listeners started once for the whole command (see DirectListener). */
+  readonly listener?: DirectListener;
   readonly signal: AbortSignal;
   readonly onNote?: (text: string) => void;
 }
@@ -81,16 +127,14 @@ export async function dialPeer(opts: PathOptions): Promise<Connected> {
   }
 }
 
-/** Sender side: listen directly and/or wait in relay rooms; the first incoming stream wins. */
-export async function awaitPeer(opts: PathOptions & { role?: RelayRole }): Promise<Connected> {
+/** Sender side: wait on the direct listener and/or in relay rooms; the first incoming stream wins. */
+export async function awaitPeer(opts: PathOptions): Promise<Connected> {
   const ac = new AbortController();
   const signal = AbortSignal.any([ac.signal, opts.signal]);
   const links = new Set<Link>();
   const closers: (() => Promise<void>)[] = [];
-  let failures = 0;
-  let lastError: unknown = null;
-  const paths = opts.relays.length + (opts.direct ? 1 : 0);
-  if (paths === 0) throw noPaths();
+  let relayFailures = 0;
+  if (opts.relays.length === 0 && !opts.listener) throw noPaths();
 
   return new Promise<Connected>((resolve, reject) => {
     let settled = false;
@@ -114,35 +158,17 @@ export async function awaitPeer(opts: PathOptions & { role?: RelayRole }): Promi
         () => closeQuietly(link),
       );
     };
-    const pathFailed = (err: unknown) => {
-      lastError = err;
-      if (++failures === paths) finish(err);
+    // A listener never fails; give up only when every relay did and there is none.
+    const relayFailed = (err: unknown) => {
+      if (++relayFailures === opts.relays.length && !opts.listener) finish(err);
     };
     opts.signal.addEventListener('abort', () => finish(opts.signal.reason), { once: true });
-    if (opts.direct) {
-      const d = opts.direct;
-      Promise.all([
-        listenQuic({
-          identity: opts.identity,
-          host: d.host,
-          port: d.port,
-          onLink: (l) => offer(l),
-        }),
-        listenTcp({ identity: opts.identity, host: d.host, port: d.port, onLink: (l) => offer(l) }),
-      ]).then(
-        (ls) => {
-          for (const l of ls) closers.push(() => l.close());
-          if (settled) for (const c of closers) void c().catch(() => undefined);
-          else
-            opts.onNote?.(
-              `listening for a direct connection on ${d.host}:${d.port} (QUIC and TCP)`,
-            );
-        },
-        (err) =>
-          pathFailed(
-            new ConnectionError(`cannot listen on ${d.host}:${d.port}: ${(err as Error).message}`),
-          ),
-      );
+    if (opts.listener) {
+      const l = opts.listener;
+      l.handler = offer;
+      closers.push(async () => {
+        if (l.handler === offer) l.handler = null;
+      });
     }
     for (const ep of opts.relays) {
       connectViaRelay(ep, {
@@ -154,10 +180,9 @@ export async function awaitPeer(opts: PathOptions & { role?: RelayRole }): Promi
         onWaiting: () => opts.onNote?.(`waiting for the receiver at ${formatEndpoint(ep)}…`),
       }).then(offer, (err) => {
         if (!settled) opts.onNote?.(`relay ${formatEndpoint(ep)}: ${(err as Error).message}`);
-        pathFailed(err);
+        relayFailed(err);
       });
     }
-    void lastError;
   });
 }
 

@@ -15,7 +15,7 @@ import {
   transferIdFor,
 } from './common.js';
 import { ExitCode, formatBytes, type Reporter } from './output.js';
-import { awaitPeer } from './paths.js';
+import { awaitPeer, DirectListener } from './paths.js';
 
 /** Options of `ferry send`. */
 export interface SendCommandOptions extends GlobalOptions {
@@ -47,67 +47,84 @@ export async function sendCommand(
   );
   const total = files.reduce((s, f) => s + f.size, 0);
 
+  // Bind first: a port in use should fail before a code is handed out.
+  const listener = direct
+    ? await DirectListener.start(identity, direct.host, direct.port)
+    : undefined;
   out.line({ type: 'code', code });
   out.say(
     `Sending ${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)})`,
   );
   out.say(`Code: ${code}`);
   out.say(`On the other machine run: ferry receive ${code}`);
+  if (listener) {
+    out.say(`listening for a direct connection on ${direct!.host}:${direct!.port} (QUIC and TCP)`);
+  }
 
-  for (;;) {
-    const conn = await awaitPeer({
-      identity,
-      room,
-      relays,
-      ...(direct ? { direct } : {}),
-      ...(opts.relayPassword ? { relayPassword: opts.relayPassword } : {}),
-      signal,
-      onNote: (t) => out.say(t),
-    });
-    out.connected(conn.link.info);
-    const t = startSend({
-      stream: conn.stream,
-      identity,
-      paths,
-      password: parsed.password,
-      context: room,
-      transferId,
-    });
-    t.on((e) => {
-      if (e.type === 'handshake') {
+  try {
+    return await sendLoop();
+  } finally {
+    await listener?.close();
+  }
+
+  async function sendLoop(): Promise<number> {
+    for (;;) {
+      const conn = await awaitPeer({
+        identity,
+        room,
+        relays,
+        ...(listener ? { listener } : {}),
+        ...(opts.relayPassword ? { relayPassword: opts.relayPassword } : {}),
+        signal,
+        onNote: (t) => out.say(t),
+      });
+      out.connected(conn.link.info);
+      const t = startSend({
+        stream: conn.stream,
+        identity,
+        paths,
+        password: parsed.password,
+        context: room,
+        transferId,
+      });
+      t.on((e) => {
+        if (e.type === 'handshake') {
+          out.say(
+            `receiver ${shortFingerprint(e.peer.publicKey)} — verification words: ${e.peer.sas}`,
+          );
+        }
+        if (e.type !== 'failed' && e.type !== 'cancelled' && e.type !== 'completed') out.event(e);
+      });
+      const onAbort = () => t.cancel('sender interrupted');
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        const summary = await t.done;
+        out.bar(summary.bytesTransferred + summary.bytesSkipped, total, 0, 0, true);
+        out.event({ type: 'completed', summary });
         out.say(
-          `receiver ${shortFingerprint(e.peer.publicKey)} — verification words: ${e.peer.sas}`,
+          `done: the receiver verified ${summary.files.length} file(s), ${formatBytes(summary.bytesTransferred)} sent` +
+            (summary.bytesSkipped > 0
+              ? `, ${formatBytes(summary.bytesSkipped)} it already had`
+              : ''),
         );
+        await conn.link.close().catch(() => undefined);
+        return ExitCode.Ok;
+      } catch (err) {
+        await t.settled;
+        await conn.link.close().catch(() => undefined);
+        if (signal.aborted) return ExitCode.Interrupted;
+        const fe = toFerryError(err);
+        if (isTransient(fe)) {
+          out.say(
+            `the receiver went away (${fe.message}); waiting for it to come back — Ctrl+C to stop`,
+          );
+          out.line({ type: 'waiting', reason: fe.message });
+          continue;
+        }
+        throw fe;
+      } finally {
+        signal.removeEventListener('abort', onAbort);
       }
-      if (e.type !== 'failed' && e.type !== 'cancelled' && e.type !== 'completed') out.event(e);
-    });
-    const onAbort = () => t.cancel('sender interrupted');
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      const summary = await t.done;
-      out.bar(summary.bytesTransferred + summary.bytesSkipped, total, 0, 0, true);
-      out.event({ type: 'completed', summary });
-      out.say(
-        `done: the receiver verified ${summary.files.length} file(s), ${formatBytes(summary.bytesTransferred)} sent` +
-          (summary.bytesSkipped > 0 ? `, ${formatBytes(summary.bytesSkipped)} it already had` : ''),
-      );
-      await conn.link.close().catch(() => undefined);
-      return ExitCode.Ok;
-    } catch (err) {
-      await t.settled;
-      await conn.link.close().catch(() => undefined);
-      if (signal.aborted) return ExitCode.Interrupted;
-      const fe = toFerryError(err);
-      if (isTransient(fe)) {
-        out.say(
-          `the receiver went away (${fe.message}); waiting for it to come back — Ctrl+C to stop`,
-        );
-        out.line({ type: 'waiting', reason: fe.message });
-        continue;
-      }
-      throw fe;
-    } finally {
-      signal.removeEventListener('abort', onAbort);
     }
   }
 }

@@ -316,3 +316,58 @@ describe('no path to the peer', () => {
     expect(r.stderr + JSON.stringify(r.lines)).toMatch(/no relay is configured/);
   }, 30_000);
 });
+
+describe('direct connection without a relay', () => {
+  it.skipIf(!onlyLoopback)(
+    'send --direct / receive --direct: QUIC, identical output',
+    async () => {
+      const { code, out, s, r } = names();
+      // Inside the test namespace nothing else listens; a high random port is free.
+      const port = 20_000 + Math.floor(Math.random() * 20_000);
+      const snd = ferry(
+        [
+          'send',
+          small,
+          '--code',
+          code,
+          '--direct',
+          `127.0.0.1:${port}`,
+          '--json',
+          '--config-dir',
+          s,
+        ],
+        {
+          FERRY_RELAY: '',
+        },
+      );
+      await snd.waitFor((l) => l['type'] === 'code');
+      await new Promise((res) => setTimeout(res, 500)); // let the listeners bind
+      await mkdir(out);
+      const rcv = ferry(
+        [
+          'receive',
+          code,
+          '--dir',
+          out,
+          '--yes',
+          '--direct',
+          `127.0.0.1:${port}`,
+          '--json',
+          '--config-dir',
+          r,
+        ],
+        {
+          FERRY_RELAY: '',
+        },
+      );
+      expect(await rcv.exit).toBe(0);
+      expect(await snd.exit).toBe(0);
+      expect(rcv.lines.find((l) => l['type'] === 'connected')).toMatchObject({
+        path: 'direct',
+        transport: 'quic',
+      });
+      expect(await sha(join(out, 'data64.bin'))).toBe(await sha(small));
+    },
+    60_000,
+  );
+});
