@@ -169,6 +169,7 @@ describe('ferry send / receive through a relay process', () => {
       expect(
         rcv.lines.some((l) => l['type'] === 'progress' && typeof l['bytes'] === 'number'),
       ).toBe(true);
+      await rm(out, { recursive: true }); // keep disk use low: some CI machines have little free
     }, 120_000);
   }
 
@@ -190,6 +191,7 @@ describe('ferry send / receive through a relay process', () => {
       256 * MiB,
     );
     expect(await sha(join(out, 'data256.bin'))).toBe(await sha(big));
+    await rm(out, { recursive: true });
   }, 180_000);
 
   it('kill -9 of both sides, restart the sender with the same code and paths: still resumes', async () => {
@@ -208,6 +210,7 @@ describe('ferry send / receive through a relay process', () => {
     expect(await snd2.exit).toBe(0);
     expect(rcv2.lines.at(-1)!['bytes_skipped'] as number).toBeGreaterThanOrEqual(64 * MiB);
     expect(await sha(join(out, 'data256.bin'))).toBe(await sha(big));
+    await rm(out, { recursive: true });
   }, 180_000);
 
   it('a wrong code: clear error on both sides, exit 1, nothing written', async () => {
