@@ -64,6 +64,7 @@ export async function receiveCommand(
     password: parsed.password,
     context: room,
     decide: (offer) => decide(offer, opts, out, signal),
+    ...checkpointInterval(),
   });
   t.on((e) => {
     if (e.type !== 'failed' && e.type !== 'cancelled' && e.type !== 'completed') out.event(e);
@@ -91,6 +92,12 @@ export async function receiveCommand(
     signal.removeEventListener('abort', onAbort);
     await conn.link.close().catch(() => undefined);
   }
+}
+
+/** FERRY_CHECKPOINT_MS: how often progress checkpoints are written (default 1000 ms). */
+function checkpointInterval(): { checkpointIntervalMs?: number } {
+  const ms = Number(process.env['FERRY_CHECKPOINT_MS']);
+  return Number.isFinite(ms) && ms >= 50 ? { checkpointIntervalMs: ms } : {};
 }
 
 async function decide(
