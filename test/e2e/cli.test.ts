@@ -90,18 +90,11 @@ function send(paths: string[], code: string, cfg: string, relayAddr: string) {
   ]);
 }
 function receive(code: string, cfg: string, out: string, relayAddr: string) {
-  return ferry([
-    'receive',
-    code,
-    '--dir',
-    out,
-    '--yes',
-    '--relay',
-    relayAddr,
-    '--json',
-    '--config-dir',
-    cfg,
-  ]);
+  return ferry(
+    ['receive', code, '--dir', out, '--yes', '--relay', relayAddr, '--json', '--config-dir', cfg],
+    // Frequent checkpoints, so a kill -9 mid-way always finds some on disk.
+    { FERRY_CHECKPOINT_MS: '200' },
+  );
 }
 
 /** Wait until the receiver's checkpoint on disk claims at least `bytes`, then SIGKILL it. */
