@@ -16,22 +16,29 @@ import {
 
 const CHUNK = 64 * 1024;
 const SIZE = 40 * CHUNK + 12_345;
+/** Every temp dir this file makes; removed in afterAll even when an assertion threw. */
+const made: string[] = [];
+async function tmp(): Promise<string> {
+  const d = await tmp();
+  made.push(d);
+  return d;
+}
 let src: string;
 let file: string;
 let wire: { s2r: number; r2s: number };
 
 beforeAll(async () => {
-  src = await tempDir();
+  src = await tmp();
   file = await makeFile(src, 'movie.mkv', SIZE);
   // A clean baseline run measures how many bytes each direction carries.
-  const dst = await tempDir();
+  const dst = await tmp();
   const pair = startPair({ paths: [file], targetDir: dst, send: { compression: false } });
   await pair.receiver.done;
   await settle(pair);
   wire = { ...pair.wire };
   await cleanup(dst);
 });
-afterAll(async () => cleanup(src));
+afterAll(async () => cleanup(src, ...made));
 
 /** Interrupt a transfer by cutting sender→receiver at `cutAt`; returns what is left behind. */
 async function interrupted(cutAt: number, dst: string, store: MemorySessionStore) {
@@ -62,7 +69,7 @@ async function resumeRun(dst: string, store: MemorySessionStore, transferId: str
 
 describe('resume', () => {
   it('after a cut mid-way, resumes: only missing chunks travel, the file is identical', async () => {
-    const dst = await tempDir();
+    const dst = await tmp();
     const store = new MemorySessionStore();
     const id = await interrupted(Math.floor(wire.s2r / 2), dst, store);
     expect(store.ids).toEqual([id]);
@@ -80,9 +87,9 @@ describe('resume', () => {
   });
 
   it('detects a source changed between sessions and repairs it chunk-wise', async () => {
-    const dst = await tempDir();
+    const dst = await tmp();
     const store = new MemorySessionStore();
-    const changedSrc = await tempDir();
+    const changedSrc = await tmp();
     const changed = await makeFile(changedSrc, 'movie.mkv', await readFile(file));
     const cutAt = Math.floor(wire.s2r * 0.7);
     const first = startPair({
@@ -116,7 +123,7 @@ describe('resume', () => {
   });
 
   it('re-hashes the part file before claiming: a torn or altered chunk is fetched again', async () => {
-    const dst = await tempDir();
+    const dst = await tmp();
     const store = new MemorySessionStore();
     const id = await interrupted(Math.floor(wire.s2r * 0.8), dst, store);
     const part = join(dst, 'movie.mkv.part');
@@ -130,7 +137,7 @@ describe('resume', () => {
   });
 
   it('a part file truncated by a crash loses only the chunks past its end', async () => {
-    const dst = await tempDir();
+    const dst = await tmp();
     const store = new MemorySessionStore();
     const id = await interrupted(Math.floor(wire.s2r * 0.9), dst, store);
     const part = join(dst, 'movie.mkv.part');
@@ -144,7 +151,7 @@ describe('resume', () => {
   });
 
   it('a checkpoint whose part file was deleted starts that file afresh', async () => {
-    const dst = await tempDir();
+    const dst = await tmp();
     const store = new MemorySessionStore();
     const id = await interrupted(Math.floor(wire.s2r / 2), dst, store);
     await writeFile(join(dst, 'movie.mkv.part'), '');
@@ -161,7 +168,7 @@ describe('resume', () => {
         fc.integer({ min: 1, max: wire.s2r - 1 }),
         fc.boolean(),
         async (cutAt, senderSide) => {
-          const dst = await tempDir();
+          const dst = await tmp();
           const store = new MemorySessionStore();
           const pair = startPair({
             paths: [file],
@@ -197,7 +204,7 @@ describe('tampering', () => {
   it('property: any flipped byte sender→receiver fails the transfer; nothing unverified lands', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 0, max: wire.s2r - 1 }), async (at) => {
-        const dst = await tempDir();
+        const dst = await tmp();
         const pair = startPair({
           paths: [file],
           targetDir: dst,
@@ -225,7 +232,7 @@ describe('tampering', () => {
   it('property: any flipped byte receiver→sender fails the sender; a landed file is always intact', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 0, max: wire.r2s - 1 }), async (at) => {
-        const dst = await tempDir();
+        const dst = await tmp();
         const pair = startPair({
           paths: [file],
           targetDir: dst,
