@@ -19,7 +19,7 @@ const SIZE = 40 * CHUNK + 12_345;
 /** Every temp dir this file makes; removed in afterAll even when an assertion threw. */
 const made: string[] = [];
 async function tmp(): Promise<string> {
-  const d = await tmp();
+  const d = await tempDir();
   made.push(d);
   return d;
 }
