@@ -3,7 +3,7 @@ import { generateCode, parseCode, roomIdFromNameplate } from '../engine/crypto/c
 import { shortFingerprint } from '../engine/crypto/identity.js';
 import { toFerryError } from '../engine/errors.js';
 import { walkSources } from '../engine/transfer/manifest.js';
-import { startSend } from '../engine/transfer/sender.js';
+import { type SendTransfer, startSend } from '../engine/transfer/sender.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
 import {
   type GlobalOptions,
@@ -62,12 +62,6 @@ export async function sendCommand(
   }
 
   try {
-    return await sendLoop();
-  } finally {
-    await listener?.close();
-  }
-
-  async function sendLoop(): Promise<number> {
     for (;;) {
       const conn = await awaitPeer({
         identity,
@@ -79,7 +73,7 @@ export async function sendCommand(
         onNote: (t) => out.say(t),
       });
       out.connected(conn.link.info);
-      const t = startSend({
+      const attempt = startSend({
         stream: conn.stream,
         identity,
         paths,
@@ -87,44 +81,52 @@ export async function sendCommand(
         context: room,
         transferId,
       });
-      t.on((e) => {
-        if (e.type === 'handshake') {
-          out.say(
-            `receiver ${shortFingerprint(e.peer.publicKey)} — verification words: ${e.peer.sas}`,
-          );
-        }
-        if (e.type !== 'failed' && e.type !== 'cancelled' && e.type !== 'completed') out.event(e);
-      });
-      const onAbort = () => t.cancel('sender interrupted');
-      signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        const summary = await t.done;
-        out.bar(summary.bytesTransferred + summary.bytesSkipped, total, 0, 0, true);
-        out.event({ type: 'completed', summary });
-        out.say(
-          `done: the receiver verified ${summary.files.length} file(s), ${formatBytes(summary.bytesTransferred)} sent` +
-            (summary.bytesSkipped > 0
-              ? `, ${formatBytes(summary.bytesSkipped)} it already had`
-              : ''),
-        );
-        await conn.link.close().catch(() => undefined);
-        return ExitCode.Ok;
-      } catch (err) {
-        await t.settled;
-        await conn.link.close().catch(() => undefined);
-        if (signal.aborted) return ExitCode.Interrupted;
-        const fe = toFerryError(err);
-        if (isTransient(fe)) {
-          out.say(
-            `the receiver went away (${fe.message}); waiting for it to come back — Ctrl+C to stop`,
-          );
-          out.line({ type: 'waiting', reason: fe.message });
-          continue;
-        }
-        throw fe;
-      } finally {
-        signal.removeEventListener('abort', onAbort);
-      }
+      const outcome = await followSend(attempt, total, out, signal).finally(() =>
+        conn.link.close().catch(() => undefined),
+      );
+      if (outcome !== 'again') return outcome;
     }
+  } finally {
+    await listener?.close();
+  }
+}
+
+/**
+ * Report one attempt to the end: an exit code, or 'again' when the receiver
+ * went away in a way worth waiting out (it may come back and resume).
+ */
+async function followSend(
+  t: SendTransfer,
+  total: number,
+  out: Reporter,
+  signal: AbortSignal,
+): Promise<number | 'again'> {
+  t.on((e) => {
+    if (e.type === 'handshake') {
+      out.say(`receiver ${shortFingerprint(e.peer.publicKey)} — verification words: ${e.peer.sas}`);
+    }
+    if (e.type !== 'failed' && e.type !== 'cancelled' && e.type !== 'completed') out.event(e);
+  });
+  const onAbort = () => t.cancel('sender interrupted');
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const summary = await t.done;
+    out.bar(summary.bytesTransferred + summary.bytesSkipped, total, 0, 0, true);
+    out.event({ type: 'completed', summary });
+    out.say(
+      `done: the receiver verified ${summary.files.length} file(s), ${formatBytes(summary.bytesTransferred)} sent` +
+        (summary.bytesSkipped > 0 ? `, ${formatBytes(summary.bytesSkipped)} it already had` : ''),
+    );
+    return ExitCode.Ok;
+  } catch (err) {
+    await t.settled;
+    if (signal.aborted) return ExitCode.Interrupted;
+    const fe = toFerryError(err);
+    if (!isTransient(fe)) throw fe;
+    out.say(`the receiver went away (${fe.message}); waiting for it to come back — Ctrl+C to stop`);
+    out.line({ type: 'waiting', reason: fe.message });
+    return 'again';
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }
