@@ -38,7 +38,7 @@ export async function sendCommand(
   requirePath(relays, direct);
   const code = opts.code ?? generateCode();
   const parsed = parseCode(code);
-  const { files } = await walkSources(paths);
+  const { files, skipped } = await walkSources(paths);
   const identity = await loadOrCreateIdentity(configDir);
   const room = roomIdFromNameplate(parsed.nameplate);
   const transferId = transferIdFor(
@@ -55,6 +55,13 @@ export async function sendCommand(
   out.say(
     `Sending ${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)})`,
   );
+  if (skipped.length > 0) {
+    out.line({ type: 'skipped', paths: skipped });
+    out.say(
+      `not sending ${skipped.length} item(s) that are not regular files (symlinks inside folders, sockets, devices): ` +
+        `${skipped.slice(0, 3).join(', ')}${skipped.length > 3 ? ', …' : ''}`,
+    );
+  }
   out.say(`Code: ${code}`);
   out.say(`On the other machine run: ferry receive ${code}`);
   if (listener) {
