@@ -11,6 +11,21 @@ import type { LinkInfo } from '../engine/transport/link.js';
 /** Documented exit codes. */
 export const ExitCode = { Ok: 0, Failed: 1, Usage: 2, Interrupted: 130 } as const;
 
+/**
+ * A received name made safe to show in a terminal: bidi controls, zero-width
+ * and other invisible format characters are written as `\u{…}`, so a name
+ * like `invoice\u{202E}fdp.exe` cannot pose as `invoiceexe.pdf` in the
+ * accept prompt. (Control characters never get this far: the engine refuses
+ * such names.)
+ */
+export function displayName(name: string): string {
+  return name.replace(
+    // biome-ignore lint/suspicious/noMisleadingCharacterClass: matching joiners and variation selectors one by one is the point
+    /[\u00AD\u061C\u115F\u1160\u17B4\u17B5\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB]/gu,
+    (c) => `\\u{${c.codePointAt(0)!.toString(16).toUpperCase()}}`,
+  );
+}
+
 /** `1.5 MiB`, `230 B`. */
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -180,7 +195,9 @@ export class Reporter {
         }
         break;
       case 'file-verified':
-        this.say(`verified ${e.path}${e.savedAs ? ` → ${e.savedAs}` : ''}`);
+        this.say(
+          `verified ${displayName(e.path)}${e.savedAs ? ` → ${displayName(e.savedAs)}` : ''}`,
+        );
         break;
       case 'chunks-refetched':
         this.say(`re-fetching ${e.chunks.length} chunk(s) of file ${e.file}: ${e.reason}`);

@@ -15,7 +15,7 @@ import {
   resolveRelays,
   UsageError,
 } from './common.js';
-import { ExitCode, formatBytes, type Reporter } from './output.js';
+import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
 import { dialPeer } from './paths.js';
 
 /** Options of `ferry receive`. */
@@ -118,7 +118,7 @@ async function decide(
     `Offer from ${shortFingerprint(offer.peer.publicKey)} (verification words: ${offer.peer.sas})`,
   );
   const shown = offer.files.slice(0, 20);
-  for (const f of shown) out.say(`  ${f.path}  ${formatBytes(f.size)}`);
+  for (const f of shown) out.say(`  ${displayName(f.path)}  ${formatBytes(f.size)}`);
   if (offer.files.length > shown.length)
     out.say(`  … and ${offer.files.length - shown.length} more`);
   out.say(

@@ -49,3 +49,12 @@ describe('cli output', () => {
     });
   });
 });
+
+describe('displayName', () => {
+  it('escapes bidi and invisible characters so a name cannot pose as another', async () => {
+    const { displayName } = await import('../../src/cli/output.js');
+    expect(displayName('invoice\u202Efdp.exe')).toBe('invoice\\u{202E}fdp.exe');
+    expect(displayName('a\u200Bb\uFEFFc\u2066d')).toBe('a\\u{200B}b\\u{FEFF}c\\u{2066}d');
+    expect(displayName('photos/été 2024/ß.jpg')).toBe('photos/été 2024/ß.jpg');
+  });
+});
