@@ -215,12 +215,15 @@ export class ReceiveTransfer extends Transfer {
     // Re-verify what earlier sessions left before claiming any of it.
     this.#files = offer.files.map(() => null);
     let needed = 0;
+    let resumed = 0;
     for (const i of [...chosen].sort((a, b) => a - b)) {
       const f = offer.files[i]!;
       const prior = usable?.files.find((p) => p.index === i && p.path === f.path);
       const rf = await this.#reopen(i, f.path, segments[i]!, f.size, prior);
       this.#files[i] = rf;
-      needed += f.size - this.#claimedBytes(rf);
+      const claimed = this.#claimedBytes(rf);
+      needed += f.size - claimed;
+      resumed += claimed;
     }
     await checkFreeSpace(this.#targetDir, needed);
     for (const rf of this.#files) {
@@ -252,7 +255,6 @@ export class ReceiveTransfer extends Transfer {
       });
       accept.push({ file: rf.index, have: toRanges(have), leaves });
     }
-    const resumed = this.#files.reduce((s, rf) => s + (rf ? this.#claimedBytes(rf) : 0), 0);
     this.bytesDone = resumed;
     await this.#saveNow();
     this.state = this.isPaused ? 'paused' : 'transferring';

@@ -80,7 +80,14 @@ export class SendTransfer extends Transfer {
   readonly #chunkSize: number;
   #window: ChunkWindow;
   #files: SendFileState[] = [];
-  #queue: WorkItem[] = [];
+  /**
+   * Fresh work is not materialised: a cursor walks accepted files in order
+   * (chunk === count means that file's end), so memory does not grow with
+   * file size. Re-sends asked for by the receiver (nack, refetch) go to
+   * `#redo`, which is drained first and stays as small as the requests.
+   */
+  #cursor = { file: 0, chunk: 0 };
+  #redo: WorkItem[] = [];
   #hasher: ChunkHasher | null = null;
   readonly #handles = new Map<number, Promise<FileHandle>>();
   readonly #reads = new Map<number, Promise<{ data: Uint8Array; leaf: Uint8Array }>>();
@@ -227,8 +234,6 @@ export class SendTransfer extends Transfer {
       const f = this.#files[i]!;
       if (!f.accepted) continue;
       this.total += f.source.size;
-      for (let c = 0; c < f.count; c++) this.#queue.push({ kind: 'chunk', file: i, chunk: c });
-      this.#queue.push({ kind: 'end', file: i });
     }
     this.#outstanding = seen.size;
     this.state = this.isPaused ? 'paused' : 'transferring';
@@ -289,7 +294,7 @@ export class SendTransfer extends Transfer {
     }
     f.resends.set(msg.chunk, n);
     this.#window.forget(this.#key(msg.file, msg.chunk));
-    this.#queue.unshift({ kind: 'chunk', file: msg.file, chunk: msg.chunk });
+    this.#redo.unshift({ kind: 'chunk', file: msg.file, chunk: msg.chunk });
     this.emit({
       type: 'chunks-refetched',
       file: msg.file,
@@ -342,9 +347,9 @@ export class SendTransfer extends Transfer {
     }
     for (const c of resend) {
       f.claimed.delete(c);
-      this.#queue.push({ kind: 'chunk', file: msg.file, chunk: c });
+      this.#redo.push({ kind: 'chunk', file: msg.file, chunk: c });
     }
-    this.#queue.push({ kind: 'end', file: msg.file });
+    this.#redo.push({ kind: 'end', file: msg.file });
     this.emit({
       type: 'chunks-refetched',
       file: msg.file,
@@ -379,15 +384,15 @@ export class SendTransfer extends Transfer {
     const ch = this.channel!;
     const compression = new CompressionPolicy(this.#opts.compression ?? true);
     while (!this.isFinished) {
-      const item = this.#queue[0];
+      const item = this.#upcoming().next().value;
       if (!item || this.isPaused || this.state === 'awaiting-accept' || !this.#window.hasRoom) {
         await this.wake.wait();
         continue;
       }
-      this.#queue.shift();
+      this.#advance(item);
       const f = this.#files[item.file]!;
       if (item.kind === 'end') {
-        if (!this.#queue.some((q) => q.file === item.file)) await this.#closeHandle(item.file);
+        if (!this.#redo.some((q) => q.file === item.file)) await this.#closeHandle(item.file);
         await ch.sendControl({
           t: 'file-end',
           file: item.file,
@@ -425,13 +430,32 @@ export class SendTransfer extends Transfer {
     }
   }
 
+  /** Work in the order it will be done: re-sends first, then fresh work from the cursor. */
+  *#upcoming(): Generator<WorkItem> {
+    yield* this.#redo;
+    let { file, chunk } = this.#cursor;
+    for (; file < this.#files.length; file++, chunk = 0) {
+      const f = this.#files[file]!;
+      if (!f.accepted) continue;
+      for (; chunk < f.count; chunk++) yield { kind: 'chunk', file, chunk };
+      yield { kind: 'end', file };
+    }
+  }
+
+  /** Consume `item`, the first of `#upcoming()`. */
+  #advance(item: WorkItem): void {
+    if (this.#redo.length > 0) this.#redo.shift();
+    else if (item.kind === 'chunk') this.#cursor = { file: item.file, chunk: item.chunk + 1 };
+    else this.#cursor = { file: item.file + 1, chunk: 0 };
+  }
+
   /**
    * Start reads for the next chunks in the queue so disk latency overlaps
    * with hashing and sealing. At most READ_AHEAD reads are outstanding.
    */
   #prefetch(): void {
     let started = 0;
-    for (const item of this.#queue) {
+    for (const item of this.#upcoming()) {
       if (this.#reads.size >= READ_AHEAD || started >= READ_AHEAD) break;
       if (item.kind !== 'chunk') continue;
       const key = this.#key(item.file, item.chunk);
