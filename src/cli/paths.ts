@@ -6,10 +6,11 @@
  * arrives on any of its links.
  */
 import type { Identity } from '../engine/crypto/identity.js';
-import { ConnectionError, FerryError } from '../engine/errors.js';
+import { ConnectionError } from '../engine/errors.js';
 import type { ByteStream, Link } from '../engine/transport/link.js';
 import { dialQuic, listenQuic } from '../engine/transport/quic-link.js';
 import { dialTcp, listenTcp } from '../engine/transport/tcp-link.js';
+import { requirePath } from './common.js';
 import { connectViaRelay, formatEndpoint, type RelayEndpoint } from './relay-client.js';
 
 /** A link with the stream the transfer runs on. */
@@ -85,6 +86,7 @@ function closeQuietly(link: Link): void {
 
 /** Receiver side: dial every path, keep the first link, open the transfer stream on it. */
 export async function dialPeer(opts: PathOptions): Promise<Connected> {
+  requirePath(opts.relays, opts.direct);
   const attempts: Promise<Link>[] = [];
   const ac = new AbortController();
   const signal = AbortSignal.any([ac.signal, opts.signal]);
@@ -116,7 +118,6 @@ export async function dialPeer(opts: PathOptions): Promise<Connected> {
       ),
     );
   }
-  if (attempts.length === 0) throw noPaths();
   const link = await firstOf(attempts, closeQuietly);
   ac.abort();
   try {
@@ -134,7 +135,7 @@ export async function awaitPeer(opts: PathOptions): Promise<Connected> {
   const links = new Set<Link>();
   const closers: (() => Promise<void>)[] = [];
   let relayFailures = 0;
-  if (opts.relays.length === 0 && !opts.listener) throw noPaths();
+  requirePath(opts.relays, opts.listener);
 
   return new Promise<Connected>((resolve, reject) => {
     let settled = false;
@@ -184,14 +185,6 @@ export async function awaitPeer(opts: PathOptions): Promise<Connected> {
       });
     }
   });
-}
-
-function noPaths(): FerryError {
-  return new FerryError(
-    'CONNECTION',
-    'no way to reach the peer: no relay is configured and no direct address was given ' +
-      '(pass --relay HOST:PORT or set FERRY_RELAY)',
-  );
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {
