@@ -1,0 +1,156 @@
+/**
+ * What a ferry device announces in the TXT record of its `_ferry._udp`
+ * mDNS service, and the strict decoder for what others announce.
+ *
+ * Everything here is a hint. Anyone on the LAN can send any record, so the
+ * decoder only guarantees a well-formed, self-consistent value (the
+ * fingerprint matches the key); who is really at an address is proven by
+ * the handshake, which pins the advertised or known key.
+ *
+ * Every TXT string stays well under the 255-byte limit: bonjour-service
+ * would silently emit a packet that poisons all answers otherwise.
+ */
+import { createHash } from 'node:crypto';
+import { fingerprint, IDENTITY_KEY_BYTES } from '../engine/crypto/identity.js';
+
+/** The mDNS service type (`_ferry._udp.local`). */
+export const SERVICE_TYPE = 'ferry';
+/** Protocol of the service type: QUIC is UDP. */
+export const SERVICE_PROTOCOL = 'udp';
+/** Longest device name announced, in UTF-8 bytes (a DNS label is at most 63). */
+export const MAX_NAME_BYTES = 63;
+/** Discovery record format understood by this build. */
+export const ADVERT_VERSION = 1;
+
+/** A device's announcement. */
+export interface Advert {
+  /** Discovery record / protocol version. */
+  readonly version: number;
+  /** Ed25519 identity key (32 bytes). */
+  readonly publicKey: Uint8Array;
+  /** Hex fingerprint of `publicKey`. */
+  readonly fingerprint: string;
+  /** Device name as announced (already cleaned of control characters). */
+  readonly name: string;
+  /** UDP port of its QUIC listener, when it accepts connections. */
+  readonly quicPort?: number;
+  /** TCP port of its TCP+TLS listener, when it accepts connections. */
+  readonly tcpPort?: number;
+  /** While a code-based send waits: hash of its nameplate (see nameplateHash). */
+  readonly nameplateHash?: string;
+}
+
+/**
+ * The LAN hint for a code-based send: a hash of the nameplate only. The
+ * nameplate is not secret (it already picks the relay room); the code words
+ * never leave the machine, so publishing this costs the code nothing.
+ */
+export function nameplateHash(nameplate: string): string {
+  return createHash('sha256')
+    .update('ferry/1 lan-nameplate\0')
+    .update(nameplate)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** TXT key/value pairs for an advert. */
+export function encodeAdvert(a: Omit<Advert, 'fingerprint'>): Record<string, string> {
+  const txt: Record<string, string> = {
+    v: String(a.version),
+    pk: Buffer.from(a.publicKey).toString('base64url'),
+    fp: fingerprint(a.publicKey),
+    n: truncateUtf8(cleanName(a.name), MAX_NAME_BYTES) || 'ferry',
+  };
+  if (a.quicPort !== undefined) txt['q'] = String(a.quicPort);
+  if (a.tcpPort !== undefined) txt['t'] = String(a.tcpPort);
+  if (a.nameplateHash !== undefined) txt['np'] = a.nameplateHash;
+  return txt;
+}
+
+/**
+ * Decode the raw TXT strings of a record (as multicast-dns hands them over:
+ * an array of Buffers, or one Buffer). Returns null for anything that is not
+ * a complete, consistent ferry advert. Never throws.
+ */
+export function decodeAdvert(raw: unknown): Advert | null {
+  try {
+    const kv = txtPairs(raw);
+    if (!kv) return null;
+    const version = intField(kv.get('v'), 1, 0xffff);
+    const pk = kv.get('pk');
+    const fp = kv.get('fp');
+    if (version === undefined || !pk || !fp || !/^[A-Za-z0-9_-]{43}$/.test(pk)) return null;
+    const publicKey = Uint8Array.from(Buffer.from(pk, 'base64url'));
+    if (publicKey.length !== IDENTITY_KEY_BYTES) return null;
+    const expected = fingerprint(publicKey);
+    if (fp.toLowerCase() !== expected) return null;
+    const name = truncateUtf8(cleanName(kv.get('n') ?? ''), MAX_NAME_BYTES);
+    const quicPort = optionalPort(kv.get('q'));
+    const tcpPort = optionalPort(kv.get('t'));
+    if (quicPort === null || tcpPort === null) return null;
+    const np = kv.get('np');
+    if (np !== undefined && !/^[0-9a-f]{16}$/.test(np)) return null;
+    return {
+      version,
+      publicKey,
+      fingerprint: expected,
+      name: name || expected.slice(0, 8),
+      ...(quicPort !== undefined ? { quicPort } : {}),
+      ...(tcpPort !== undefined ? { tcpPort } : {}),
+      ...(np !== undefined ? { nameplateHash: np } : {}),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** At most 32 strings of at most 255 bytes each; first occurrence of a key wins (RFC 6763 §6.4). */
+function txtPairs(raw: unknown): Map<string, string> | null {
+  const parts = Array.isArray(raw) ? raw : Buffer.isBuffer(raw) ? [raw] : null;
+  if (!parts || parts.length > 32) return null;
+  const kv = new Map<string, string>();
+  for (const p of parts) {
+    if (!Buffer.isBuffer(p) || p.length > 255) return null;
+    const s = p.toString('utf8');
+    const eq = s.indexOf('=');
+    if (eq <= 0) continue;
+    const key = s.slice(0, eq).toLowerCase();
+    if (!kv.has(key)) kv.set(key, s.slice(eq + 1));
+  }
+  return kv;
+}
+
+function intField(s: string | undefined, min: number, max: number): number | undefined {
+  if (s === undefined || !/^\d{1,5}$/.test(s)) return undefined;
+  const n = Number(s);
+  return n >= min && n <= max ? n : undefined;
+}
+
+/** undefined when absent, null when present but invalid. */
+function optionalPort(s: string | undefined): number | undefined | null {
+  if (s === undefined) return undefined;
+  return intField(s, 1, 65535) ?? null;
+}
+
+// Control characters (C0, DEL, C1) and bidi/invisible format characters.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+
+/** A name from the network made safe to show: no control or bidi characters, trimmed. */
+export function cleanName(raw: string): string {
+  return raw.replace(UNSAFE, '').replace(/\s+/g, ' ').trim();
+}
+
+/** Cut to at most `max` UTF-8 bytes without splitting a character. */
+export function truncateUtf8(s: string, max: number): string {
+  if (Buffer.byteLength(s) <= max) return s;
+  let out = '';
+  let bytes = 0;
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > max) break;
+    out += ch;
+    bytes += n;
+  }
+  return out.trimEnd();
+}
