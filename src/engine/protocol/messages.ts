@@ -33,6 +33,9 @@ const uint = z.int().nonnegative();
 const reason = z.string().max(1024);
 const code = z.string().max(64);
 
+/** A device name as its owner set it: a claim for display, never for trust. */
+const deviceName = z.string().max(256).optional();
+
 const offerFile = z.object({
   path: z.string().min(1).max(4096),
   size: uint,
@@ -46,6 +49,7 @@ const senderMessages = [
     transferId: bytes(16),
     chunkSize: uint.min(MIN_CHUNK_SIZE).max(MAX_CHUNK_SIZE),
     files: z.array(offerFile).min(1).max(MAX_FILES),
+    name: deviceName,
   }),
   z.object({ t: z.literal('file-end'), file: uint, root: bytes(32) }),
   z.object({
@@ -71,6 +75,7 @@ const receiverMessages = [
         }),
       )
       .max(MAX_FILES),
+    name: deviceName,
   }),
   z.object({ t: z.literal('decline'), reason }),
   /** Written chunks: flattened triples [file, start, end). */

@@ -30,7 +30,7 @@ import {
   resolveTarget,
   validateRelativePath,
 } from './safe-path.js';
-import { type FileProgress, type PeerAuth, Transfer, toHex } from './transfer.js';
+import { cleanPeerName, type FileProgress, type PeerAuth, Transfer, toHex } from './transfer.js';
 import {
   ChunkState,
   type FileCheckpoint,
@@ -49,6 +49,8 @@ export interface OfferInfo {
   readonly peer: PeerFacts;
   /** A checkpoint from an earlier session exists for this transfer. */
   readonly resuming: boolean;
+  /** The device name the sender gave (a claim, cleaned for display). */
+  readonly peerName?: string;
 }
 
 /** The user's answer to an offer. */
@@ -147,6 +149,7 @@ export class ReceiveTransfer extends Transfer {
 
   async #onOffer(ch: SecureChannel, offer: MessageOf<'offer'>): Promise<void> {
     ch.setTransferId(offer.transferId);
+    this.peerName = cleanPeerName(offer.name);
     this.transferIdHex = toHex(offer.transferId);
     this.#chunkSize = offer.chunkSize;
     const seen = new Set<string>();
@@ -198,6 +201,7 @@ export class ReceiveTransfer extends Transfer {
           chunkSize: offer.chunkSize,
           peer: this.peer!,
           resuming: usable !== undefined,
+          ...(this.peerName ? { peerName: this.peerName } : {}),
         })
       : { accept: true };
     if (this.isFinished) return;
@@ -259,7 +263,11 @@ export class ReceiveTransfer extends Transfer {
     await this.#saveNow();
     this.state = this.isPaused ? 'paused' : 'transferring';
     this.touch();
-    await ch.sendControl({ t: 'accept', files: accept });
+    await ch.sendControl({
+      t: 'accept',
+      files: accept,
+      ...(this.#opts.deviceName ? { name: this.#opts.deviceName } : {}),
+    });
     this.emit({
       type: 'started',
       transferId: this.transferIdHex,
@@ -606,6 +614,7 @@ export class ReceiveTransfer extends Transfer {
       bytesTransferred: this.#bytesWritten,
       bytesSkipped: this.total - this.#bytesWritten,
       wireBytes: this.#wireBytes,
+      ...(this.peerName ? { peerName: this.peerName } : {}),
     };
     await ch.sendControl({ t: 'complete' });
     await this.#opts.store.remove(this.transferIdHex!);

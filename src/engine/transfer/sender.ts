@@ -28,8 +28,8 @@ import { CompressionPolicy } from './compression.js';
 import { LeafHashPool } from './hash-pool.js';
 import { type SourceFile, walkSources } from './manifest.js';
 import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
-import { type FileProgress, type PeerAuth, Transfer, toHex } from './transfer.js';
-import { ChunkState, type TransferSummary } from './types.js';
+import { cleanPeerName, type FileProgress, type PeerAuth, Transfer, toHex } from './transfer.js';
+import { ChunkState, type PeerFacts, type TransferSummary } from './types.js';
 import { ChunkWindow } from './window.js';
 
 /** Options of a send. */
@@ -48,6 +48,12 @@ export interface SendOptions extends PeerAuth {
   readonly now?: () => number;
   /** Fail with TIMEOUT when the peer sends nothing this long while we wait on it; default 30 s. */
   readonly idleTimeoutMs?: number;
+  /**
+   * Asked once after the handshake when the peer is not proven by a code or
+   * a pinned key: resolve true once the user confirmed the verification
+   * words (`peer.sas`). Until then no data is sent; false cancels.
+   */
+  readonly confirmPeer?: (peer: PeerFacts) => boolean | Promise<boolean>;
 }
 
 type WorkItem = { kind: 'chunk'; file: number; chunk: number } | { kind: 'end'; file: number };
@@ -157,7 +163,9 @@ export class SendTransfer extends Transfer {
       transferId,
       chunkSize: this.#chunkSize,
       files: files.map((f) => ({ path: f.path, size: f.size, mtime: f.mtime })),
+      ...(this.#opts.deviceName ? { name: this.#opts.deviceName } : {}),
     });
+    if (this.#opts.confirmPeer) this.#awaitConfirmation(this.#opts.confirmPeer);
 
     const pump = this.#pump();
     pump.catch(() => undefined);
@@ -210,7 +218,28 @@ export class SendTransfer extends Transfer {
     return f;
   }
 
+  /**
+   * First contact without a code: nothing is sent until our user confirms
+   * the verification words. The receiver sees a pause meanwhile, which also
+   * stands its idle watchdog down (the offer went out first: a receiver
+   * reads nothing but an offer before it).
+   */
+  #awaitConfirmation(confirm: NonNullable<SendOptions['confirmPeer']>): void {
+    this.pause();
+    Promise.resolve()
+      .then(() => confirm(this.peer!))
+      .then(
+        (ok) => {
+          if (this.isFinished) return;
+          if (ok) this.resume();
+          else this.cancel('the sender did not confirm the verification words');
+        },
+        (err) => this.fail(err),
+      );
+  }
+
   #onAccept(msg: MessageOf<'accept'>): void {
+    this.peerName = cleanPeerName(msg.name);
     if (this.state !== 'awaiting-accept') throw new ProtocolError('second accept');
     const seen = new Set<number>();
     for (const a of msg.files) {
@@ -374,6 +403,7 @@ export class SendTransfer extends Transfer {
       bytesTransferred: this.#bytesSent,
       bytesSkipped: this.#bytesSkipped,
       wireBytes: this.#wireBytes,
+      ...(this.peerName ? { peerName: this.peerName } : {}),
     };
     this.finish('completed', summary);
     await this.stream.closeWrite().catch(() => undefined);

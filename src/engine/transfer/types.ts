@@ -85,6 +85,8 @@ export interface TransferSummary {
   readonly bytesSkipped: number;
   /** Bytes on the wire for chunk payloads after compression. */
   readonly wireBytes: number;
+  /** The device name the peer gave (a claim, cleaned for display), if any. */
+  readonly peerName?: string;
 }
 
 /** One file in the snapshot. */
