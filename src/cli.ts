@@ -8,6 +8,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from './cli/common.js';
 import { ExitCode, errorJson, Reporter } from './cli/output.js';
+import { forgetCommand, idCommand, peersCommand, trustCommand } from './cli/peers.js';
 import { receiveCommand } from './cli/receive.js';
 import { DEFAULT_RELAY_LISTEN, relayCommand } from './cli/relay.js';
 import { sendCommand } from './cli/send.js';
@@ -36,6 +37,9 @@ Exit codes: 0 done, 1 transfer failed, 2 usage error, 130 interrupted.
 Environment: FERRY_RELAY (relay address), FERRY_CONFIG_DIR, FERRY_MDNS_INTERFACE, NO_COLOR.
 
 Examples:
+  ferry send report.pdf photos/                 (a receiver on this network finds it)
+  ferry receive --listen                        (then, on the other machine:)
+  ferry send report.pdf --to bobs-laptop
   ferry send report.pdf photos/ --relay relay.example.org:9009
   ferry receive 7-guitar-orbit-velvet --dir ~/Downloads --relay relay.example.org:9009
   ferry relay --listen 0.0.0.0:9009 --quic-port 9010 --metrics 127.0.0.1:9100`,
@@ -55,6 +59,11 @@ Examples:
     )
     .option('--relay-password <password>', 'password of a private relay')
     .option('--direct <host:port>', 'also listen for a direct connection here (QUIC and TCP)')
+    .option(
+      '--to <peer>',
+      "send straight to a device on this network (name, nickname or fingerprint; see 'ferry peers')",
+    )
+    .option('--wait <seconds>', 'with --to: how long to look for the device (default 5)')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (paths: string[], o, cmd: Command) => {
       await run(cmd, (out, signal) =>
@@ -63,10 +72,17 @@ Examples:
     });
 
   p.command('receive')
-    .description('receive what a sender offers under a code')
-    .argument('<code>', 'the code the sender shows, e.g. 7-guitar-orbit-velvet')
+    .description(
+      'receive what a sender offers under a code, or (--listen) wait for senders on this network',
+    )
+    .argument('[code]', 'the code the sender shows, e.g. 7-guitar-orbit-velvet')
     .option('--dir <dir>', 'where to save (default: the current directory)')
-    .option('-y, --yes', 'accept the offer without asking')
+    .option(
+      '-y, --yes',
+      'accept without asking (with --listen: from known peers only; new devices always ask)',
+    )
+    .option('--listen', "announce this device and accept 'ferry send --to' until Ctrl+C")
+    .option('--port <port>', 'with --listen: UDP/TCP port to listen on (default: any free one)')
     .option(
       '--relay <addr>',
       'relay HOST:PORT, tcp://… or quic://… (repeatable; env FERRY_RELAY)',
@@ -75,10 +91,55 @@ Examples:
     .option('--relay-password <password>', 'password of a private relay')
     .option('--direct <host:port>', "also try the sender's direct address")
     .option('--json', 'one JSON object per line on stdout')
-    .action(async (code: string, o, cmd: Command) => {
+    .action(async (code: string | undefined, o, cmd: Command) => {
       await run(cmd, (out, signal) =>
         receiveCommand(code, { ...cmd.optsWithGlobals(), ...o }, out, signal),
       );
+    });
+
+  const peers = p.command('peers').description('devices on this network and known (trusted) peers');
+  peers
+    .command('list', { isDefault: true })
+    .description('list known peers and devices seen on this network')
+    .option('--watch', 'keep the list updated until Ctrl+C')
+    .option('--wait <seconds>', 'how long to listen before printing (default 2)')
+    .option('--json', 'one JSON object per line on stdout')
+    .action(async (o, cmd: Command) => {
+      await run(cmd, (out, signal) =>
+        peersCommand({ ...cmd.optsWithGlobals(), ...o }, out, signal),
+      );
+    });
+  peers
+    .command('trust')
+    .description(
+      "trust a device by its whole fingerprint (as 'ferry id' shows it there), or change a known peer",
+    )
+    .argument('<peer>', 'fingerprint of a new device, or name/fingerprint of a known one')
+    .option('--nickname <name>', 'what to call it')
+    .option('--auto-accept', 'accept its transfers without asking')
+    .option('--no-auto-accept', 'ask before accepting its transfers')
+    .option('--wait <seconds>', 'how long to look for a new device (default 5)')
+    .option('--json', 'one JSON object per line on stdout')
+    .action(async (who: string, o, cmd: Command) => {
+      await run(cmd, (out, signal) =>
+        trustCommand(who, { ...cmd.optsWithGlobals(), ...o }, out, signal),
+      );
+    });
+  peers
+    .command('forget')
+    .description('forget a known peer (it needs a code or confirmed words again)')
+    .argument('<peer>', 'nickname or fingerprint prefix')
+    .option('--json', 'one JSON object per line on stdout')
+    .action(async (who: string, o, cmd: Command) => {
+      await run(cmd, async (out) => forgetCommand(who, { ...cmd.optsWithGlobals(), ...o }, out));
+    });
+
+  p.command('id')
+    .description("this device's name and fingerprint (compare it when trusting a device)")
+    .option('--name <name>', 'change the device name others see')
+    .option('--json', 'one JSON object per line on stdout')
+    .action(async (o, cmd: Command) => {
+      await run(cmd, async (out) => idCommand({ ...cmd.optsWithGlobals(), ...o }, out));
     });
 
   p.command('relay')

@@ -62,8 +62,8 @@ export function transferIdFor(code: string, relativePaths: readonly string[]): U
 export function requirePath(relays: readonly unknown[], direct: unknown): void {
   if (relays.length === 0 && direct === undefined) {
     throw new UsageError(
-      'no way to reach the peer: no relay is configured and no direct address was given ' +
-        '(pass --relay HOST:PORT or set FERRY_RELAY, or use --direct HOST:PORT)',
+      'no way to reach the peer: LAN discovery is off, no relay is configured and no direct address was given ' +
+        '(pass --relay HOST:PORT or set FERRY_RELAY, use --direct HOST:PORT, or drop --no-mdns)',
     );
   }
 }

@@ -153,6 +153,19 @@ export class Reporter {
     this.#err.write(`${text}\n`);
   }
 
+  /** A warning the user must see: on stderr in both modes. */
+  warn(text: string): void {
+    this.#clearBar();
+    this.#err.write(`${text}\n`);
+  }
+
+  /** Human output that is the command's result (lists, ids): stdout, human mode only. */
+  print(text: string): void {
+    if (this.json) return;
+    this.#clearBar();
+    this.#out.write(`${text}\n`);
+  }
+
   /** Redraw the progress bar (TTY only, ≤ 10 Hz unless `force`). */
   bar(bytes: number, total: number, rate: number, eta: number | null, force = false): void {
     if (this.json || !this.#err.isTTY) return;

@@ -5,12 +5,15 @@
  * listens or waits in the relay room and accepts the first stream that
  * arrives on any of its links.
  */
+
+import type { LanDiscovery } from '../discovery/lan.js';
 import type { Identity } from '../engine/crypto/identity.js';
 import { ConnectionError } from '../engine/errors.js';
 import type { ByteStream, Link } from '../engine/transport/link.js';
 import { dialQuic, listenQuic } from '../engine/transport/quic-link.js';
 import { dialTcp, listenTcp } from '../engine/transport/tcp-link.js';
 import { requirePath } from './common.js';
+import { dialDevice } from './lan.js';
 import { connectViaRelay, formatEndpoint, type RelayEndpoint } from './relay-client.js';
 
 /** A link with the stream the transfer runs on. */
@@ -29,12 +32,19 @@ export class DirectListener {
   /** Where incoming links go; null closes them. */
   handler: ((link: Link) => void) | null = null;
   readonly #closers: (() => Promise<void>)[];
+  /** Bound UDP port of the QUIC listener. */
+  quicPort = 0;
+  /** Bound TCP port of the TCP+TLS listener. */
+  tcpPort = 0;
 
   private constructor(closers: (() => Promise<void>)[]) {
     this.#closers = closers;
   }
 
-  /** Listen on host:port for QUIC (UDP) and TCP+TLS. */
+  /**
+   * Listen on host:port for QUIC (UDP) and TCP+TLS. Port 0 picks a free UDP
+   * port and the same number for TCP when it is free, else any.
+   */
   static async start(identity: Identity, host: string, port: number): Promise<DirectListener> {
     const closers: (() => Promise<void>)[] = [];
     const self = new DirectListener(closers);
@@ -45,8 +55,13 @@ export class DirectListener {
     try {
       const q = await listenQuic({ identity, host, port, onLink: route });
       closers.push(() => q.close());
-      const t = await listenTcp({ identity, host, port, onLink: route });
+      self.quicPort = q.port;
+      const t = await listenTcp({ identity, host, port: q.port, onLink: route }).catch((err) => {
+        if (port !== 0) throw err;
+        return listenTcp({ identity, host, port: 0, onLink: route });
+      });
       closers.push(() => t.close());
+      self.tcpPort = t.port;
     } catch (err) {
       await self.close();
       throw new ConnectionError(`cannot listen on ${host}:${port}: ${(err as Error).message}`, {
@@ -74,6 +89,8 @@ export interface PathOptions {
   readonly relayPassword?: string;
   /** Receiver: a direct address to dial. */
   readonly direct?: { host: string; port: number };
+  /** Receiver: find the sender on the LAN by the hash of the code's nameplate. */
+  readonly lan?: { readonly discovery: LanDiscovery; readonly nameplateHash: string };
   /** Sender: listeners started once for the whole command (see DirectListener). */
   readonly listener?: DirectListener;
   readonly signal: AbortSignal;
@@ -86,7 +103,7 @@ function closeQuietly(link: Link): void {
 
 /** Receiver side: dial every path, keep the first link, open the transfer stream on it. */
 export async function dialPeer(opts: PathOptions): Promise<Connected> {
-  requirePath(opts.relays, opts.direct);
+  requirePath(opts.relays, opts.direct ?? opts.lan);
   const attempts: Promise<Link>[] = [];
   const ac = new AbortController();
   const signal = AbortSignal.any([ac.signal, opts.signal]);
@@ -103,7 +120,8 @@ export async function dialPeer(opts: PathOptions): Promise<Connected> {
       ),
     );
   }
-  const headStart = opts.direct ? DIRECT_HEAD_START_MS : 0;
+  if (opts.lan) attempts.push(dialLanSender(opts, opts.lan, signal));
+  const headStart = opts.direct || opts.lan ? DIRECT_HEAD_START_MS : 0;
   for (const ep of opts.relays) {
     attempts.push(
       delay(headStart, signal).then(() =>
@@ -185,6 +203,45 @@ export async function awaitPeer(opts: PathOptions): Promise<Connected> {
       });
     }
   });
+}
+
+/**
+ * Wait for a sender announcing our nameplate on the LAN and connect to it.
+ * Keeps looking (a sender may start later or restart) until aborted.
+ */
+async function dialLanSender(
+  opts: PathOptions,
+  lan: NonNullable<PathOptions['lan']>,
+  signal: AbortSignal,
+): Promise<Link> {
+  let noted = false;
+  for (;;) {
+    const senders = await lan.discovery.waitFor(
+      (t) => {
+        const s = t.withNameplate(lan.nameplateHash);
+        return s.length > 0 ? s : undefined;
+      },
+      60_000,
+      signal,
+    );
+    if (!senders) continue;
+    if (senders.length > 1 && opts.relays.length > 0) {
+      // Two senders share the nameplate: the wrong one would fail the code for both sides.
+      if (!noted)
+        opts.onNote?.('several senders on this network use this nameplate; using the relay');
+      noted = true;
+      await delay(5000, signal);
+      continue;
+    }
+    const sender = senders[0]!;
+    try {
+      return await dialDevice(sender, opts.identity, sender.publicKey, signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      opts.onNote?.(`the sender found on this network did not answer (${(err as Error).message})`);
+      await delay(2000, signal);
+    }
+  }
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {

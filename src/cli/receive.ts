@@ -1,11 +1,12 @@
 /** `ferry receive <code>`: connect, show the offer, ask, receive, verify. */
 
 import { resolve } from 'node:path';
-import { createInterface } from 'node:readline/promises';
+import { nameplateHash } from '../discovery/advert.js';
 import { parseCode, roomIdFromNameplate } from '../engine/crypto/code-phrase.js';
 import { shortFingerprint } from '../engine/crypto/identity.js';
 import { type Decision, type OfferInfo, startReceive } from '../engine/transfer/receiver.js';
 import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
+import { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
 import {
   type GlobalOptions,
@@ -15,8 +16,12 @@ import {
   resolveRelays,
   UsageError,
 } from './common.js';
+import { lanSettings, rememberPeer, startLan } from './lan.js';
+import { listenCommand } from './listen.js';
 import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
 import { dialPeer } from './paths.js';
+import { askYesNo } from './prompt.js';
+import { provenPeer } from './send.js';
 
 /** Options of `ferry receive`. */
 export interface ReceiveCommandOptions extends GlobalOptions {
@@ -25,35 +30,54 @@ export interface ReceiveCommandOptions extends GlobalOptions {
   relay?: string[];
   relayPassword?: string;
   direct?: string;
+  /** Wait for senders on the LAN instead of using a code. */
+  listen?: boolean;
+  /** `--listen`: port for QUIC and TCP (default: any free one). */
+  port?: string;
 }
 
 /** Run `ferry receive`; resolves with the exit code. */
 export async function receiveCommand(
-  code: string,
+  code: string | undefined,
   opts: ReceiveCommandOptions,
   out: Reporter,
   signal: AbortSignal,
 ): Promise<number> {
+  if (opts.listen) {
+    if (code !== undefined) throw new UsageError('give either a code or --listen, not both');
+    return listenCommand(opts, out, signal);
+  }
+  if (code === undefined) {
+    throw new UsageError(
+      "missing the code: 'ferry receive <code>' (the sender shows it), or 'ferry receive --listen' to wait for senders on this network",
+    );
+  }
   const parsed = parseCode(code);
   const configDir = resolveConfigDir(opts.configDir);
   const relays = resolveRelays(opts.relay);
   const direct = opts.direct ? parseHostPort(opts.direct, '--direct') : undefined;
-  requirePath(relays, direct);
+  const config = FerryConfig.open(configDir, { onWarning: (m) => out.say(`warning: ${m}`) });
+  const lanOpts = lanSettings(opts, config);
+  requirePath(relays, direct ?? (lanOpts.enabled ? 'lan' : undefined));
   const targetDir = resolve(opts.dir ?? '.');
   if (!opts.yes && !process.stdin.isTTY) {
     throw new UsageError('no terminal to ask whether to accept: pass --yes to accept the offer');
   }
   const identity = await loadOrCreateIdentity(configDir);
   const room = roomIdFromNameplate(parsed.nameplate);
+  const lan = await startLan(lanOpts, identity, config, out, false);
+  if (!lan) requirePath(relays, direct);
+  if (lan && relays.length === 0 && !direct) out.say('looking for the sender on this network…');
   const conn = await dialPeer({
     identity,
     room,
     relays,
     ...(direct ? { direct } : {}),
+    ...(lan ? { lan: { discovery: lan, nameplateHash: nameplateHash(parsed.nameplate) } } : {}),
     ...(opts.relayPassword ? { relayPassword: opts.relayPassword } : {}),
     signal,
     onNote: (t) => out.say(t),
-  });
+  }).finally(() => lan?.close());
   out.connected(conn.link.info);
 
   const t = startReceive({
@@ -63,6 +87,7 @@ export async function receiveCommand(
     store: new CheckpointFileStore(configDir),
     password: parsed.password,
     context: room,
+    deviceName: config.deviceName,
     decide: (offer) => decide(offer, opts, out, signal),
     ...checkpointInterval(),
   });
@@ -71,8 +96,12 @@ export async function receiveCommand(
   });
   const onAbort = () => t.cancel('receiver interrupted');
   signal.addEventListener('abort', onAbort, { once: true });
+  const proven = provenPeer(t);
   try {
     const summary = await t.done;
+    // The sender proved the code: remember it, so next time needs none.
+    const p = await proven;
+    if (p) rememberPeer(config, p.publicKey, p.name, 'code', out);
     out.event({ type: 'completed', summary });
     out.say(
       `done: ${summary.files.length} file(s) verified in ${targetDir}, ${formatBytes(summary.bytesTransferred)} received` +
@@ -106,17 +135,33 @@ async function decide(
   out: Reporter,
   signal: AbortSignal,
 ): Promise<Decision> {
+  describeOffer(offer, out);
+  if (opts.yes) return { accept: true };
+  return (await askYesNo('Accept?', signal))
+    ? { accept: true }
+    : { accept: false, reason: 'the receiver declined' };
+}
+
+/** Show an offer: who (name, fingerprint, words) and what (files, sizes). */
+export function describeOffer(
+  offer: OfferInfo,
+  out: Reporter,
+  extra: Record<string, unknown> = {},
+): void {
   out.line({
     type: 'offer',
+    ...extra,
     files: offer.files.map((f) => ({ path: f.path, size: f.size })),
     total: offer.total,
     peer_fingerprint: offer.peer.fingerprint,
+    peer_name: offer.peerName ?? null,
     sas: offer.peer.sas,
     resuming: offer.resuming,
   });
-  out.say(
-    `Offer from ${shortFingerprint(offer.peer.publicKey)} (verification words: ${offer.peer.sas})`,
-  );
+  const who = offer.peerName
+    ? `${displayName(offer.peerName)} (${shortFingerprint(offer.peer.publicKey)})`
+    : shortFingerprint(offer.peer.publicKey);
+  out.say(`Offer from ${who} (verification words: ${offer.peer.sas})`);
   const shown = offer.files.slice(0, 20);
   for (const f of shown) out.say(`  ${displayName(f.path)}  ${formatBytes(f.size)}`);
   if (offer.files.length > shown.length)
@@ -124,16 +169,4 @@ async function decide(
   out.say(
     `  ${offer.files.length} file(s), ${formatBytes(offer.total)}${offer.resuming ? ' (resuming)' : ''}`,
   );
-  if (opts.yes) return { accept: true };
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await rl.question('Accept? [y/N] ', { signal });
-    return /^y(es)?$/i.test(answer.trim())
-      ? { accept: true }
-      : { accept: false, reason: 'the receiver declined' };
-  } catch {
-    return { accept: false, reason: 'the receiver declined' };
-  } finally {
-    rl.close();
-  }
 }

@@ -1,9 +1,17 @@
-/** `ferry send <paths...>`: print the code, wait for the receiver, send, resume if it comes back. */
+/**
+ * `ferry send <paths...>`: print the code, wait for the receiver (on the
+ * LAN by mDNS, directly, or through relays), send, resume if it comes back.
+ * With `--to` it goes straight to a LAN device instead (send-to.ts).
+ */
+
+import { nameplateHash } from '../discovery/advert.js';
 import { generateCode, parseCode, roomIdFromNameplate } from '../engine/crypto/code-phrase.js';
 import { shortFingerprint } from '../engine/crypto/identity.js';
 import { toFerryError } from '../engine/errors.js';
 import { walkSources } from '../engine/transfer/manifest.js';
 import { type SendTransfer, startSend } from '../engine/transfer/sender.js';
+import type { Transfer } from '../engine/transfer/transfer.js';
+import { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
 import {
   type GlobalOptions,
@@ -14,8 +22,10 @@ import {
   resolveRelays,
   transferIdFor,
 } from './common.js';
+import { lanSettings, listenHost, rememberPeer, startLan } from './lan.js';
 import { ExitCode, formatBytes, type Reporter } from './output.js';
 import { awaitPeer, DirectListener } from './paths.js';
+import { sendToPeer } from './send-to.js';
 
 /** Options of `ferry send`. */
 export interface SendCommandOptions extends GlobalOptions {
@@ -23,6 +33,10 @@ export interface SendCommandOptions extends GlobalOptions {
   relay?: string[];
   relayPassword?: string;
   direct?: string;
+  /** A LAN device: name, nickname or fingerprint prefix. */
+  to?: string;
+  /** Seconds to look for `--to` on the LAN. */
+  wait?: string;
 }
 
 /** Run `ferry send`; resolves with the exit code. */
@@ -32,10 +46,13 @@ export async function sendCommand(
   out: Reporter,
   signal: AbortSignal,
 ): Promise<number> {
+  if (opts.to !== undefined) return sendToPeer(paths, opts.to, opts, out, signal);
   const configDir = resolveConfigDir(opts.configDir);
   const relays = resolveRelays(opts.relay);
   const direct = opts.direct ? parseHostPort(opts.direct, '--direct') : undefined;
-  requirePath(relays, direct);
+  const config = FerryConfig.open(configDir, { onWarning: (m) => out.say(`warning: ${m}`) });
+  const lanOpts = lanSettings(opts, config);
+  requirePath(relays, direct ?? (lanOpts.enabled ? 'lan' : undefined));
   const code = opts.code ?? generateCode();
   const parsed = parseCode(code);
   const { files, skipped } = await walkSources(paths);
@@ -48,9 +65,30 @@ export async function sendCommand(
   const total = files.reduce((s, f) => s + f.size, 0);
 
   // Bind first: a port in use should fail before a code is handed out.
-  const listener = direct
-    ? await DirectListener.start(identity, direct.host, direct.port)
-    : undefined;
+  const lan = await startLan(lanOpts, identity, config, out, false);
+  if (!lan) requirePath(relays, direct);
+  let listener: DirectListener | undefined;
+  try {
+    listener =
+      direct || lan
+        ? await DirectListener.start(
+            identity,
+            direct?.host ?? listenHost(lanOpts),
+            direct?.port ?? 0,
+          )
+        : undefined;
+  } catch (err) {
+    await lan?.close();
+    throw err;
+  }
+  if (lan && listener) {
+    // Receivers on this network find us by the nameplate and connect directly.
+    await lan.announce({
+      quicPort: listener.quicPort,
+      tcpPort: listener.tcpPort,
+      nameplateHash: nameplateHash(parsed.nameplate),
+    });
+  }
   out.line({ type: 'code', code });
   out.say(
     `Sending ${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)})`,
@@ -64,9 +102,10 @@ export async function sendCommand(
   }
   out.say(`Code: ${code}`);
   out.say(`On the other machine run: ferry receive ${code}`);
-  if (listener) {
-    out.say(`listening for a direct connection on ${direct!.host}:${direct!.port} (QUIC and TCP)`);
+  if (direct) {
+    out.say(`listening for a direct connection on ${direct.host}:${direct.port} (QUIC and TCP)`);
   }
+  if (lan) out.say('receivers on this network can connect directly (found by mDNS)');
 
   try {
     for (;;) {
@@ -87,14 +126,22 @@ export async function sendCommand(
         password: parsed.password,
         context: room,
         transferId,
+        deviceName: config.deviceName,
       });
+      const proven = provenPeer(attempt);
       const outcome = await followSend(attempt, total, out, signal).finally(() =>
         conn.link.close().catch(() => undefined),
       );
+      if (outcome === ExitCode.Ok) {
+        // The receiver proved the code: remember it, so next time needs none.
+        const p = await proven;
+        if (p) rememberPeer(config, p.publicKey, p.name, 'code', out);
+      }
       if (outcome !== 'again') return outcome;
     }
   } finally {
     await listener?.close();
+    await lan?.close();
   }
 }
 
@@ -102,7 +149,7 @@ export async function sendCommand(
  * Report one attempt to the end: an exit code, or 'again' when the receiver
  * went away in a way worth waiting out (it may come back and resume).
  */
-async function followSend(
+export async function followSend(
   t: SendTransfer,
   total: number,
   out: Reporter,
@@ -136,4 +183,18 @@ async function followSend(
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
+}
+
+/** The peer of a transfer that completed: its key and the name it gave. */
+export function provenPeer(
+  t: Transfer,
+): Promise<{ publicKey: Uint8Array; name: string | undefined } | null> {
+  let key: Uint8Array | undefined;
+  t.on((e) => {
+    if (e.type === 'handshake') key = e.peer.publicKey;
+  });
+  return t.done.then(
+    (s) => (key ? { publicKey: key, name: s.peerName } : null),
+    () => null,
+  );
 }

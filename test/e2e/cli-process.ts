@@ -23,11 +23,21 @@ export interface FerryProcess {
   ): Promise<Record<string, unknown>>;
 }
 
+/**
+ * mDNS for every process a test file starts: loopback only, on a port of
+ * its own so parallel test files never see each other (and never the
+ * default options, which would announce on the real LAN).
+ */
+export const mdnsEnv = {
+  FERRY_MDNS_INTERFACE: '127.0.0.1',
+  FERRY_MDNS_PORT: String(20_000 + Math.floor(Math.random() * 30_000)),
+};
+
 /** Start `ferry <args>` from the sources (via tsx). */
 export function ferry(args: string[], env: Record<string, string> = {}): FerryProcess {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
     cwd: root,
-    env: { ...process.env, ...env, NO_COLOR: '1' },
+    env: { ...process.env, ...mdnsEnv, ...env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Record<string, unknown>[] = [];

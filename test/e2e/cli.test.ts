@@ -77,7 +77,9 @@ function names() {
 }
 
 function send(paths: string[], code: string, cfg: string, relayAddr: string) {
+  // These tests are about the relay path: LAN discovery off.
   return ferry([
+    '--no-mdns',
     'send',
     ...paths,
     '--code',
@@ -91,7 +93,19 @@ function send(paths: string[], code: string, cfg: string, relayAddr: string) {
 }
 function receive(code: string, cfg: string, out: string, relayAddr: string) {
   return ferry(
-    ['receive', code, '--dir', out, '--yes', '--relay', relayAddr, '--json', '--config-dir', cfg],
+    [
+      '--no-mdns',
+      'receive',
+      code,
+      '--dir',
+      out,
+      '--yes',
+      '--relay',
+      relayAddr,
+      '--json',
+      '--config-dir',
+      cfg,
+    ],
     // Frequent checkpoints, so a kill -9 mid-way always finds some on disk.
     { FERRY_CHECKPOINT_MS: '200' },
   );
@@ -231,6 +245,8 @@ describe('ferry send / receive through a relay process', () => {
       '--relay',
       `127.0.0.1:${tcpPort}`,
       '--json',
+      '--config-dir',
+      join(dir, 'bad-input'),
     ]);
     expect(await q.exit).toBe(1);
     expect(q.lines.at(-1)).toMatchObject({ type: 'error', code: 'IO' });
@@ -301,13 +317,16 @@ describe('a relay that flips a byte in transit', () => {
 });
 
 describe('no path to the peer', () => {
-  it('send and receive refuse up front with exit 2 when no relay or direct address is given', async () => {
+  it('send and receive refuse up front with exit 2 when LAN discovery is off and no relay or direct address is given', async () => {
     const env = { FERRY_RELAY: '' };
-    const s = ferry(['send', small, '--json', '--config-dir', join(dir, 'nopath')], env);
+    const s = ferry(
+      ['--no-mdns', 'send', small, '--json', '--config-dir', join(dir, 'nopath')],
+      env,
+    );
     expect(await s.exit).toBe(2);
     expect(s.lines.some((l) => l['type'] === 'code')).toBe(false);
     expect(s.lines.at(-1)).toMatchObject({ type: 'error', code: 'USAGE' });
-    const r = ferry(['receive', '5-apple-river-stone', '--yes', '--json'], env);
+    const r = ferry(['--no-mdns', 'receive', '5-apple-river-stone', '--yes', '--json'], env);
     expect(await r.exit).toBe(2);
     expect(r.stderr + JSON.stringify(r.lines)).toMatch(/no relay is configured/);
   }, 30_000);

@@ -1,0 +1,204 @@
+/**
+ * `ferry receive --listen`: announce this device on the LAN and take
+ * direct transfers (`ferry send --to`) until Ctrl+C.
+ *
+ * Each offer shows the sender's name, fingerprint, verification words and
+ * files, then:
+ * - a known peer (pinned key) is accepted when it is marked auto-accept or
+ *   with `--yes`, else the user is asked;
+ * - a new device needs the user to confirm the words (no terminal: refused);
+ *   it is pinned once the transfer completes;
+ * - a new key that uses the name of a known peer is refused, loudly.
+ */
+import { resolve } from 'node:path';
+import { shortFingerprint } from '../engine/crypto/identity.js';
+import { toFerryError } from '../engine/errors.js';
+import { type Decision, type OfferInfo, startReceive } from '../engine/transfer/receiver.js';
+import type { Link } from '../engine/transport/link.js';
+import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
+import { FerryConfig } from '../store/config.js';
+import { loadOrCreateIdentity } from '../store/identity-file.js';
+import { resolveConfigDir, UsageError } from './common.js';
+import {
+  knownNameClash,
+  lanSettings,
+  listenHost,
+  rememberPeer,
+  startLan,
+  touchKnown,
+} from './lan.js';
+import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
+import { DirectListener } from './paths.js';
+import { askYesNo, canAsk } from './prompt.js';
+import { describeOffer, type ReceiveCommandOptions } from './receive.js';
+import { provenPeer } from './send.js';
+
+/** Run `ferry receive --listen`; resolves with the exit code when interrupted. */
+export async function listenCommand(
+  opts: ReceiveCommandOptions,
+  out: Reporter,
+  signal: AbortSignal,
+): Promise<number> {
+  if (opts.relay?.length || opts.direct) {
+    throw new UsageError('--listen takes direct connections on the LAN: drop --relay and --direct');
+  }
+  const port = opts.port === undefined ? 0 : Number(opts.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--port '${opts.port}': expected 0..65535`);
+  }
+  const configDir = resolveConfigDir(opts.configDir);
+  const config = FerryConfig.open(configDir, { onWarning: (m) => out.say(`warning: ${m}`) });
+  const targetDir = resolve(opts.dir ?? '.');
+  const identity = await loadOrCreateIdentity(configDir);
+  const settings = lanSettings(opts, config);
+  const lan = await startLan(settings, identity, config, out, true);
+  let listener: DirectListener;
+  try {
+    listener = await DirectListener.start(identity, listenHost(settings), port);
+  } catch (err) {
+    await lan?.close();
+    throw err;
+  }
+  const instance = await lan!.announce({ quicPort: listener.quicPort, tcpPort: listener.tcpPort });
+  const short = shortFingerprint(identity.publicKey);
+  out.line({
+    type: 'listening',
+    name: instance,
+    short_id: short,
+    quic_port: listener.quicPort,
+    tcp_port: listener.tcpPort,
+    dir: targetDir,
+  });
+  out.say(
+    `Waiting for transfers as '${displayName(instance)}' (${short}) into ${targetDir}; ` +
+      `senders run: ferry send <files> --to '${instance}'. Ctrl+C to stop.`,
+  );
+  if (!canAsk()) {
+    out.say(
+      opts.yes
+        ? 'no terminal: known peers are accepted (--yes), new devices are refused'
+        : 'no terminal: only known peers marked auto-accept are accepted (pass --yes to accept all known peers)',
+    );
+  }
+
+  const running = new Set<Promise<void>>();
+  listener.handler = (link) => {
+    const job = receiveOne(link, { opts, out, signal, config, identity, targetDir, configDir });
+    running.add(job);
+    void job.finally(() => running.delete(job));
+  };
+  await new Promise<void>((r) => {
+    if (signal.aborted) r();
+    else signal.addEventListener('abort', () => r(), { once: true });
+  });
+  listener.handler = null;
+  await Promise.allSettled([...running]);
+  await listener.close();
+  await lan?.close();
+  return ExitCode.Interrupted;
+}
+
+interface Context {
+  readonly opts: ReceiveCommandOptions;
+  readonly out: Reporter;
+  readonly signal: AbortSignal;
+  readonly config: FerryConfig;
+  readonly identity: Awaited<ReturnType<typeof loadOrCreateIdentity>>;
+  readonly targetDir: string;
+  readonly configDir: string;
+}
+
+/** One incoming connection, start to end; never throws. */
+async function receiveOne(link: Link, ctx: Context): Promise<void> {
+  const { out, config } = ctx;
+  let firstContact = false;
+  try {
+    const stream = await link.acceptStream();
+    if (!stream) return;
+    const t = startReceive({
+      stream,
+      identity: ctx.identity,
+      targetDir: ctx.targetDir,
+      store: new CheckpointFileStore(ctx.configDir),
+      deviceName: config.deviceName,
+      decide: async (offer) => {
+        const d = await decideIncoming(offer, ctx);
+        firstContact = d.accept && !config.knownPeer(offer.peer.fingerprint);
+        return d;
+      },
+    });
+    t.on((e) => {
+      if (e.type !== 'failed' && e.type !== 'cancelled' && e.type !== 'completed') out.event(e);
+    });
+    const onAbort = () => t.cancel('receiver stopped listening');
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    const proven = provenPeer(t);
+    try {
+      const summary = await t.done;
+      out.event({ type: 'completed', summary });
+      out.say(
+        `done: ${summary.files.length} file(s) verified in ${ctx.targetDir}, ${formatBytes(summary.bytesTransferred)} received`,
+      );
+      const p = await proven;
+      if (p && firstContact) rememberPeer(config, p.publicKey, p.name, 'sas', out);
+      else if (p) touchKnown(config, p.publicKey);
+    } catch (err) {
+      await t.settled;
+      const fe = toFerryError(err);
+      out.line({ type: 'error', code: fe.code, message: fe.message });
+      out.say(`transfer ended: ${fe.message}`);
+    } finally {
+      ctx.signal.removeEventListener('abort', onAbort);
+    }
+  } catch (err) {
+    out.say(`incoming connection failed: ${(err as Error).message}`);
+  } finally {
+    await link.close().catch(() => undefined);
+  }
+}
+
+async function decideIncoming(offer: OfferInfo, ctx: Context): Promise<Decision> {
+  const { out, config, opts, signal } = ctx;
+  const known = config.knownPeer(offer.peer.fingerprint);
+  describeOffer(offer, out, { known: Boolean(known) });
+  if (!known) {
+    const clash = knownNameClash(config, offer.peer.publicKey, offer.peerName);
+    if (clash) {
+      out.line({ type: 'refused', reason: 'name-clash', known_fingerprint: clash.fingerprint });
+      out.warn(
+        `WARNING: this sender calls itself '${displayName(offer.peerName ?? '')}', the name of your known peer ` +
+          `'${displayName(clash.nickname)}', but its key is different (${shortFingerprint(offer.peer.publicKey)}). ` +
+          'Refused. If that device was reset, forget the old one first (ferry peers forget).',
+      );
+      return {
+        accept: false,
+        reason: 'refused: the key does not match the known device of that name',
+      };
+    }
+    if (!canAsk()) {
+      out.say(
+        `refused: new device ${shortFingerprint(offer.peer.publicKey)} and no terminal to compare the words ` +
+          `(pin it first with 'ferry peers trust ${shortFingerprint(offer.peer.publicKey)}')`,
+      );
+      return { accept: false, reason: 'the receiver does not know this device' };
+    }
+    const yes = await askYesNo(
+      `First contact with this device: does the sender show the words '${offer.peer.sas}'? Accept and remember it?`,
+      signal,
+    );
+    return yes ? { accept: true } : { accept: false, reason: 'the receiver declined' };
+  }
+  if (known.autoAccept || opts.yes) {
+    out.say(`accepted (known peer ${displayName(known.nickname)})`);
+    return { accept: true };
+  }
+  if (!canAsk()) {
+    return {
+      accept: false,
+      reason: 'the receiver cannot ask (no terminal) and does not auto-accept',
+    };
+  }
+  return (await askYesNo(`Accept from ${displayName(known.nickname)}?`, signal))
+    ? { accept: true }
+    : { accept: false, reason: 'the receiver declined' };
+}

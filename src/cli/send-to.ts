@@ -1,0 +1,148 @@
+/**
+ * `ferry send <paths...> --to <peer>`: straight to a device on the LAN,
+ * found by mDNS, over QUIC (TCP+TLS fallback), no code and no relay.
+ *
+ * A known peer is held to its pinned key. A new one is held to the key it
+ * announces, and its user and ours must compare the verification words
+ * before any data leaves; once the transfer completes it is pinned.
+ */
+import { createHash } from 'node:crypto';
+import { FerryError } from '../engine/errors.js';
+import { walkSources } from '../engine/transfer/manifest.js';
+import { startSend } from '../engine/transfer/sender.js';
+import { FerryConfig } from '../store/config.js';
+import { loadOrCreateIdentity } from '../store/identity-file.js';
+import { resolveConfigDir, UsageError } from './common.js';
+import { dialDevice, lanSettings, rememberPeer, startLan, touchKnown } from './lan.js';
+import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
+import { askYesNo, canAsk } from './prompt.js';
+import { followSend, type SendCommandOptions } from './send.js';
+
+/** Seconds to look for the peer before giving up (default). */
+const DEFAULT_FIND_S = 5;
+
+/** Run `ferry send --to`; resolves with the exit code. */
+export async function sendToPeer(
+  paths: string[],
+  to: string,
+  opts: SendCommandOptions,
+  out: Reporter,
+  signal: AbortSignal,
+): Promise<number> {
+  if (opts.code || opts.relay?.length || opts.direct) {
+    throw new UsageError(
+      '--to sends directly on the LAN: it does not combine with --code, --relay or --direct',
+    );
+  }
+  const waitS = opts.wait === undefined ? DEFAULT_FIND_S : Number(opts.wait);
+  if (!Number.isFinite(waitS) || waitS < 0 || waitS > 3600) {
+    throw new UsageError(`--wait '${opts.wait}': expected seconds, 0..3600`);
+  }
+  const configDir = resolveConfigDir(opts.configDir);
+  const config = FerryConfig.open(configDir, { onWarning: (m) => out.say(`warning: ${m}`) });
+  const { files, skipped } = await walkSources(paths);
+  const identity = await loadOrCreateIdentity(configDir);
+  const lan = await startLan(lanSettings(opts, config), identity, config, out, true);
+  try {
+    out.say(`looking for '${displayName(to)}' on the local network…`);
+    await lan!.waitFor((t) => (t.resolve(to).ok ? true : undefined), waitS * 1000, signal);
+    const found = lan!.table.resolve(to);
+    if (!found.ok) {
+      throw new FerryError(
+        'CONNECTION',
+        `${found.message}${found.reason === 'none' ? " (see 'ferry peers'; the receiver runs 'ferry receive --listen')" : ''}`,
+        { retryable: false },
+      );
+    }
+    const peer = found.peer;
+    const known = config.knownPeer(peer.fingerprint);
+    const expectedPeer = known
+      ? Uint8Array.from(Buffer.from(known.publicKey, 'hex'))
+      : peer.publicKey;
+    if (!known && !canAsk()) {
+      throw new UsageError(
+        `'${peer.name}' (${peer.shortId}) is not a known device and there is no terminal to compare ` +
+          `verification words: run this in a terminal, or pin it first with 'ferry peers trust ${peer.shortId}'`,
+      );
+    }
+    const total = files.reduce((s, f) => s + f.size, 0);
+    out.line({
+      type: 'peer',
+      fingerprint: peer.fingerprint,
+      name: peer.name,
+      known: Boolean(known),
+    });
+    out.say(
+      `Sending ${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)}) ` +
+        `to ${displayName(known?.nickname ?? peer.name)} (${peer.shortId}${known ? ', known' : ', new device'})`,
+    );
+    if (skipped.length > 0) {
+      out.line({ type: 'skipped', paths: skipped });
+      out.say(`not sending ${skipped.length} item(s) that are not regular files`);
+    }
+    const link = await dialDevice(peer, identity, expectedPeer, signal);
+    out.connected(link.info);
+    try {
+      const stream = await link.openStream();
+      const attempt = startSend({
+        stream,
+        identity,
+        paths,
+        expectedPeer,
+        deviceName: config.deviceName,
+        transferId: lanTransferId(
+          identity.publicKey,
+          expectedPeer,
+          files.map((f) => f.path),
+        ),
+        ...(known
+          ? {}
+          : {
+              confirmPeer: (p) =>
+                askYesNo(
+                  `First contact with this device: does it show the words '${p.sas}'? Send and remember it?`,
+                  signal,
+                ),
+            }),
+      });
+      let peerName: string | undefined;
+      attempt.done.then(
+        (s) => {
+          peerName = s.peerName;
+        },
+        () => undefined,
+      );
+      const code = await followSend(attempt, total, out, signal);
+      if (code === 'again') {
+        out.say(`run the same command again to resume`);
+        return ExitCode.Failed;
+      }
+      if (code === ExitCode.Ok) {
+        if (known) touchKnown(config, expectedPeer, peerName);
+        else rememberPeer(config, expectedPeer, peerName ?? peer.name, 'sas', out);
+      }
+      return code;
+    } finally {
+      await link.close().catch(() => undefined);
+    }
+  } finally {
+    await lan?.close();
+  }
+}
+
+/**
+ * Transfer id of a direct send: the same two devices and the same file
+ * names give the same id, so running the command again resumes.
+ */
+export function lanTransferId(
+  sender: Uint8Array,
+  receiver: Uint8Array,
+  relativePaths: readonly string[],
+): Uint8Array {
+  const h = createHash('sha256')
+    .update('ferry/1 lan-transfer-id\0')
+    .update(sender)
+    .update(receiver);
+  for (const p of relativePaths) h.update(p).update('\0');
+  return Uint8Array.from(h.digest().subarray(0, 16));
+}

@@ -1,0 +1,184 @@
+/**
+ * LAN end to end with real processes: mDNS on loopback (a port of this
+ * file's own), direct QUIC links, no relay. A code send found on the LAN
+ * pins both sides; `receive --listen` + `send --to` by name; a new device
+ * without a terminal is refused; an impostor using a known name is refused
+ * on both ends.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FerryProcess, ferry, onlyLoopback } from './cli-process.js';
+
+let dir: string;
+let file: string;
+const alive: FerryProcess[] = [];
+const cfg = (who: string) => join(dir, `cfg-${who}`);
+const noRelay = { FERRY_RELAY: '' };
+
+async function sha(p: string): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(p))
+    .digest('hex');
+}
+
+function run(args: string[]): FerryProcess {
+  const p = ferry(args, noRelay);
+  alive.push(p);
+  return p;
+}
+
+async function json(args: string[]): Promise<Record<string, unknown>[]> {
+  const p = run([...args, '--json']);
+  expect(await p.exit, p.stderr).toBe(0);
+  return p.lines;
+}
+
+async function listen(who: string, out: string): Promise<FerryProcess> {
+  await mkdir(out, { recursive: true });
+  const l = run(['receive', '--listen', '--yes', '--dir', out, '--json', '--config-dir', cfg(who)]);
+  await l.waitFor((x) => x['type'] === 'listening', 20_000);
+  return l;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ferry-lan-'));
+  file = join(dir, 'photo.bin');
+  await writeFile(file, randomBytes(3 * 1024 * 1024 + 17));
+  for (const [who, name] of [
+    ['a', 'alice-laptop'],
+    ['b', 'bob-desktop'],
+    ['m', 'alice-laptop'],
+  ] as const) {
+    await json(['id', '--name', name, '--config-dir', cfg(who)]);
+  }
+});
+
+afterAll(async () => {
+  for (const p of alive) if (p.proc.exitCode === null) p.proc.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!onlyLoopback)('on the LAN, without a relay', () => {
+  it('a code send is found by mDNS and goes direct; both sides then know each other', async () => {
+    const code = '77-apple-river-stone';
+    const out = join(dir, 'out-code');
+    await mkdir(out);
+    const s = run(['send', file, '--code', code, '--json', '--config-dir', cfg('a')]);
+    await s.waitFor((l) => l['type'] === 'code');
+    const r = run(['receive', code, '--yes', '--dir', out, '--json', '--config-dir', cfg('b')]);
+    expect(await r.exit, r.stderr).toBe(0);
+    expect(await s.exit, s.stderr).toBe(0);
+    expect(r.lines.find((l) => l['type'] === 'connected')).toMatchObject({ path: 'direct' });
+    expect(r.lines.find((l) => l['type'] === 'offer')).toMatchObject({ peer_name: 'alice-laptop' });
+    expect(await sha(join(out, 'photo.bin'))).toBe(await sha(file));
+    expect(s.lines.find((l) => l['type'] === 'pinned')).toMatchObject({
+      nickname: 'bob-desktop',
+      by: 'code',
+    });
+    expect(r.lines.find((l) => l['type'] === 'pinned')).toMatchObject({
+      nickname: 'alice-laptop',
+      by: 'code',
+    });
+
+    const [list] = await json(['peers', '--wait', '0', '--config-dir', cfg('b')]);
+    expect(list).toMatchObject({
+      type: 'peers',
+      peers: [{ nickname: 'alice-laptop', known: true }],
+    });
+  }, 60_000);
+
+  it('receive --listen takes send --to <name> from a known peer, then a new device without a terminal is refused', async () => {
+    const out = join(dir, 'out-listen');
+    const l = await listen('b', out);
+
+    const [seen] = (await json(['peers', '--wait', '1', '--config-dir', cfg('a')])) as [
+      { peers: { name: string; online: boolean; known: boolean }[] },
+    ];
+    expect(seen.peers).toContainEqual(
+      expect.objectContaining({ name: 'bob-desktop', online: true, known: true }),
+    );
+
+    const s = run(['send', file, '--to', 'bob-desktop', '--json', '--config-dir', cfg('a')]);
+    expect(await s.exit, s.stderr).toBe(0);
+    expect(s.lines.find((x) => x['type'] === 'connected')).toMatchObject({
+      path: 'direct',
+      transport: 'quic',
+    });
+    await l.waitFor((x) => x['type'] === 'completed', 20_000);
+    expect(l.lines.find((x) => x['type'] === 'offer')).toMatchObject({
+      known: true,
+      peer_name: 'alice-laptop',
+    });
+    expect(await sha(join(out, 'photo.bin'))).toBe(await sha(file));
+
+    // A device nobody knows, with no terminal to compare words: refused before connecting.
+    const stranger = run(['send', file, '--to', 'bob-desktop', '--json', '--config-dir', cfg('c')]);
+    expect(await stranger.exit).toBe(2);
+    expect(stranger.stderr + JSON.stringify(stranger.lines)).toMatch(
+      /not a known device.*ferry peers trust/,
+    );
+
+    // A name nobody announces.
+    const nobody = run([
+      'send',
+      file,
+      '--to',
+      'nobody-here',
+      '--wait',
+      '1',
+      '--json',
+      '--config-dir',
+      cfg('a'),
+    ]);
+    expect(await nobody.exit).toBe(1);
+    expect(JSON.stringify(nobody.lines)).toMatch(/no device matches 'nobody-here'/);
+
+    l.proc.kill('SIGINT');
+    expect(await l.exit).toBe(130);
+  }, 90_000);
+
+  it('an impostor using a known name is refused by the receiver and never chosen by the sender', async () => {
+    // m calls itself 'alice-laptop' (a's name) with its own key. It pins b by
+    // b's whole fingerprint (as a user reading 'ferry id' on b would) and sends.
+    const [bId] = await json(['id', '--config-dir', cfg('b')]);
+    const out = join(dir, 'out-impostor');
+    const l = await listen('b', out);
+    const trusted = await json([
+      'peers',
+      'trust',
+      String(bId!['short_id']),
+      '--config-dir',
+      cfg('m'),
+    ]);
+    expect(trusted.at(-1)).toMatchObject({ type: 'pinned', by: 'manual' });
+    const m = run(['send', file, '--to', 'bob-desktop', '--json', '--config-dir', cfg('m')]);
+    expect(await m.exit).toBe(1);
+    expect(m.lines.at(-1)).toMatchObject({ type: 'error', code: 'DECLINED' });
+    await l.waitFor((x) => x['type'] === 'refused', 10_000);
+    expect(l.stderr).toMatch(/WARNING: this sender calls itself 'alice-laptop'.*key is different/);
+    l.proc.kill('SIGINT');
+    await l.exit;
+
+    // Now the impostor listens under a's name while a is away: b sending to 'alice-laptop' refuses.
+    const fake = await listen('m', join(dir, 'out-fake'));
+    const s = run([
+      'send',
+      file,
+      '--to',
+      'alice-laptop',
+      '--wait',
+      '2',
+      '--json',
+      '--config-dir',
+      cfg('b'),
+    ]);
+    expect(await s.exit).toBe(1);
+    expect(JSON.stringify(s.lines)).toMatch(/not online.*WARNING.*different key/);
+    expect(fake.lines.some((x) => x['type'] === 'offer')).toBe(false);
+    fake.proc.kill('SIGINT');
+    await fake.exit;
+  }, 90_000);
+});
