@@ -157,7 +157,7 @@ export function rememberPeer(
     if (created) {
       out.line({ type: 'pinned', fingerprint: fp, nickname: peer.nickname, by });
       out.say(
-        `remembered ${displayName(peer.nickname)} (${shortFingerprint(publicKey)}): next time no code is needed (ferry send --to '${peer.nickname}')` +
+        `remembered ${displayName(peer.nickname)} (${shortFingerprint(publicKey)}) as a known peer: no code needed between you next time` +
           (twin ? `; note: another known device is also called '${twin.nickname}'` : ''),
       );
     }

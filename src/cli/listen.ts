@@ -128,6 +128,12 @@ async function receiveOne(link: Link, ctx: Context): Promise<void> {
       },
     });
     t.on((e) => {
+      if (firstContact && (e.type === 'paused' || e.type === 'resumed') && e.by === 'peer') {
+        // The sender holds the data until its user confirms the words (send-to.ts).
+        if (e.type === 'paused')
+          out.say('waiting for the sender to confirm the verification words…');
+        return;
+      }
       if (e.type !== 'failed' && e.type !== 'cancelled' && e.type !== 'completed') out.event(e);
     });
     const onAbort = () => t.cancel('receiver stopped listening');

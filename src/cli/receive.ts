@@ -99,9 +99,6 @@ export async function receiveCommand(
   const proven = provenPeer(t);
   try {
     const summary = await t.done;
-    // The sender proved the code: remember it, so next time needs none.
-    const p = await proven;
-    if (p) rememberPeer(config, p.publicKey, p.name, 'code', out);
     out.event({ type: 'completed', summary });
     out.say(
       `done: ${summary.files.length} file(s) verified in ${targetDir}, ${formatBytes(summary.bytesTransferred)} received` +
@@ -109,6 +106,9 @@ export async function receiveCommand(
           ? `, ${formatBytes(summary.bytesSkipped)} resumed from an earlier attempt`
           : ''),
     );
+    // The sender proved the code: remember it, so next time needs none.
+    const p = await proven;
+    if (p) rememberPeer(config, p.publicKey, p.name, 'code', out);
     return ExitCode.Ok;
   } catch (err) {
     await t.settled;

@@ -155,9 +155,22 @@ export async function followSend(
   out: Reporter,
   signal: AbortSignal,
 ): Promise<number | 'again'> {
+  let started = false;
+  let holding = false;
   t.on((e) => {
     if (e.type === 'handshake') {
       out.say(`receiver ${shortFingerprint(e.peer.publicKey)} — verification words: ${e.peer.sas}`);
+    }
+    // A local pause before the offer is accepted is the first-contact hold
+    // (send-to.ts), not the user's: it and its resume are not news.
+    if (e.type === 'started') started = true;
+    if (e.type === 'paused' && e.by === 'local' && !started) {
+      holding = true;
+      return;
+    }
+    if (e.type === 'resumed' && e.by === 'local' && holding) {
+      holding = false;
+      return;
     }
     if (e.type !== 'failed' && e.type !== 'cancelled' && e.type !== 'completed') out.event(e);
   });

@@ -34,6 +34,8 @@ export interface KnownPeerInfo {
   readonly nickname: string;
   readonly deviceName?: string;
   readonly autoAccept: boolean;
+  /** ISO time it was last seen in an earlier run (the table's clock must be epoch ms to use it). */
+  readonly lastSeen?: string;
 }
 
 /** One address a device answered from. */
@@ -57,7 +59,7 @@ export interface PeerEntry {
   readonly known: boolean;
   readonly autoAccept: boolean;
   readonly online: boolean;
-  /** Last sighting (clock of the table), null if never seen in this run. */
+  /** Last sighting (clock of the table), else the stored last-seen of a known peer, else null. */
   readonly lastSeen: number | null;
   /** Live addresses, most recently seen first. */
   readonly addresses: readonly PeerAddress[];
@@ -285,7 +287,7 @@ export class PeerTable {
       known: known !== undefined,
       autoAccept: known?.autoAccept ?? false,
       online: addresses.length > 0,
-      lastSeen: seen?.lastSeen ?? null,
+      lastSeen: seen?.lastSeen ?? (known?.lastSeen ? Date.parse(known.lastSeen) || null : null),
       addresses,
       ...(seen?.nameplateHash && addresses.length > 0 ? { nameplateHash: seen.nameplateHash } : {}),
       ...(impersonated ? { impersonates: impersonated } : {}),
