@@ -30,7 +30,7 @@ import {
 import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
 import { DirectListener } from './paths.js';
 import { askYesNo, canAsk } from './prompt.js';
-import { describeOffer, type ReceiveCommandOptions } from './receive.js';
+import { checkpointInterval, describeOffer, type ReceiveCommandOptions } from './receive.js';
 import { provenPeer } from './send.js';
 
 /** Run `ferry receive --listen`; resolves with the exit code when interrupted. */
@@ -121,6 +121,7 @@ async function receiveOne(link: Link, ctx: Context): Promise<void> {
       targetDir: ctx.targetDir,
       store: new CheckpointFileStore(ctx.configDir),
       deviceName: config.deviceName,
+      ...checkpointInterval(),
       decide: async (offer) => {
         const d = await decideIncoming(offer, ctx);
         firstContact = d.accept && !config.knownPeer(offer.peer.fingerprint);

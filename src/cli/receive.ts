@@ -124,7 +124,7 @@ export async function receiveCommand(
 }
 
 /** FERRY_CHECKPOINT_MS: how often progress checkpoints are written (default 1000 ms). */
-function checkpointInterval(): { checkpointIntervalMs?: number } {
+export function checkpointInterval(): { checkpointIntervalMs?: number } {
   const ms = Number(process.env['FERRY_CHECKPOINT_MS']);
   return Number.isFinite(ms) && ms >= 50 ? { checkpointIntervalMs: ms } : {};
 }

@@ -112,16 +112,12 @@ export async function sendToPeer(
         },
         () => undefined,
       );
-      const code = await followSend(attempt, total, out, signal);
-      if (code === 'again') {
-        out.say(`run the same command again to resume`);
-        return ExitCode.Failed;
-      }
+      const code = await followSend(attempt, total, out, signal, false);
       if (code === ExitCode.Ok) {
         if (known) touchKnown(config, expectedPeer, peerName);
         else rememberPeer(config, expectedPeer, peerName ?? peer.name, 'sas', out);
       }
-      return code;
+      return code === 'again' ? ExitCode.Failed : code; // (wait=false never returns 'again')
     } finally {
       await link.close().catch(() => undefined);
     }

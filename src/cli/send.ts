@@ -7,7 +7,7 @@
 import { nameplateHash } from '../discovery/advert.js';
 import { generateCode, parseCode, roomIdFromNameplate } from '../engine/crypto/code-phrase.js';
 import { shortFingerprint } from '../engine/crypto/identity.js';
-import { toFerryError } from '../engine/errors.js';
+import { FerryError, toFerryError } from '../engine/errors.js';
 import { walkSources } from '../engine/transfer/manifest.js';
 import { type SendTransfer, startSend } from '../engine/transfer/sender.js';
 import type { Transfer } from '../engine/transfer/transfer.js';
@@ -154,6 +154,8 @@ export async function followSend(
   total: number,
   out: Reporter,
   signal: AbortSignal,
+  /** false: a transient failure is an error (with a hint to re-run), not a wait. */
+  wait = true,
 ): Promise<number | 'again'> {
   let started = false;
   let holding = false;
@@ -190,6 +192,13 @@ export async function followSend(
     if (signal.aborted) return ExitCode.Interrupted;
     const fe = toFerryError(err);
     if (!isTransient(fe)) throw fe;
+    if (!wait) {
+      throw new FerryError(
+        fe.code,
+        `the receiver went away (${fe.message}); run the same command again to resume`,
+        { cause: fe },
+      );
+    }
     out.say(`the receiver went away (${fe.message}); waiting for it to come back — Ctrl+C to stop`);
     out.line({ type: 'waiting', reason: fe.message });
     return 'again';

@@ -1,6 +1,8 @@
 /** Running `ferry` as a real process in tests: JSON lines, stderr, exit code. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -102,4 +104,41 @@ export function ferry(args: string[], env: Record<string, string> = {}): FerryPr
     p.stderr += d;
   });
   return p;
+}
+
+/** Wait until the receiver's checkpoint on disk claims at least `bytes`, then SIGKILL it. */
+export async function killWhenCheckpointed(
+  p: FerryProcess,
+  cfg: string,
+  bytes: number,
+): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const files = await readdir(join(cfg, 'sessions')).catch(() => [] as string[]);
+    for (const f of files.filter((x) => x.endsWith('.json'))) {
+      const cp = JSON.parse(await readFile(join(cfg, 'sessions', f), 'utf8').catch(() => '{}')) as {
+        chunkSize?: number;
+        files?: { leaves: { present: string } }[];
+      };
+      const present = cp.files?.[0]?.leaves.present;
+      if (present && cp.chunkSize) {
+        const bits = [...Buffer.from(present, 'base64')].reduce((s, b) => s + popcount(b), 0);
+        if (bits * cp.chunkSize >= bytes) {
+          p.proc.kill('SIGKILL');
+          await p.exit;
+          return;
+        }
+      }
+    }
+    if (p.proc.exitCode !== null)
+      throw new Error(`receiver ended before it could be killed:\n${p.stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('receiver never checkpointed enough');
+}
+
+function popcount(b: number): number {
+  let c = 0;
+  for (let v = b; v; v &= v - 1) c++;
+  return c;
 }

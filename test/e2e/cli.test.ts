@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../src/engine/crypto/identity.js';
 import { createSelfSignedCert } from '../../src/engine/transport/tls-cert.js';
 import { RelayRooms } from '../../src/relay/rooms.js';
-import { type FerryProcess, ferry, onlyLoopback } from './cli-process.js';
+import { type FerryProcess, ferry, killWhenCheckpointed, onlyLoopback } from './cli-process.js';
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -109,39 +109,6 @@ function receive(code: string, cfg: string, out: string, relayAddr: string) {
     // Frequent checkpoints, so a kill -9 mid-way always finds some on disk.
     { FERRY_CHECKPOINT_MS: '200' },
   );
-}
-
-/** Wait until the receiver's checkpoint on disk claims at least `bytes`, then SIGKILL it. */
-async function killWhenCheckpointed(p: FerryProcess, cfg: string, bytes: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const files = await readdir(join(cfg, 'sessions')).catch(() => [] as string[]);
-    for (const f of files.filter((x) => x.endsWith('.json'))) {
-      const cp = JSON.parse(await readFile(join(cfg, 'sessions', f), 'utf8').catch(() => '{}')) as {
-        chunkSize?: number;
-        files?: { leaves: { present: string } }[];
-      };
-      const present = cp.files?.[0]?.leaves.present;
-      if (present && cp.chunkSize) {
-        const bits = [...Buffer.from(present, 'base64')].reduce((s, b) => s + popcount(b), 0);
-        if (bits * cp.chunkSize >= bytes) {
-          p.proc.kill('SIGKILL');
-          await p.exit;
-          return;
-        }
-      }
-    }
-    if (p.proc.exitCode !== null)
-      throw new Error(`receiver ended before it could be killed:\n${p.stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('receiver never checkpointed enough');
-}
-
-function popcount(b: number): number {
-  let c = 0;
-  for (let v = b; v; v &= v - 1) c++;
-  return c;
 }
 
 describe('ferry send / receive through a relay process', () => {

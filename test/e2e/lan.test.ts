@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FerryProcess, ferry, onlyLoopback } from './cli-process.js';
+import { type FerryProcess, ferry, killWhenCheckpointed, onlyLoopback } from './cli-process.js';
 
 let dir: string;
 let file: string;
@@ -181,4 +181,47 @@ describe.skipIf(!onlyLoopback)('on the LAN, without a relay', () => {
     fake.proc.kill('SIGINT');
     await fake.exit;
   }, 90_000);
+});
+
+describe.skipIf(!onlyLoopback)('resuming a direct LAN send', () => {
+  it('the listener is killed -9 mid-way; after a restart, the same send --to resumes and verifies', async () => {
+    // a and b know each other from the first test of this file.
+    const big = join(dir, 'big.bin');
+    await writeFile(big, randomBytes(64 * 1024 * 1024));
+    const out = join(dir, 'out-resume');
+    await mkdir(out);
+    const listenArgs = [
+      'receive',
+      '--listen',
+      '--yes',
+      '--dir',
+      out,
+      '--json',
+      '--config-dir',
+      cfg('b'),
+    ];
+    const slowCheckpoints = { ...noRelay, FERRY_CHECKPOINT_MS: '200' };
+    const l1 = ferry(listenArgs, slowCheckpoints);
+    alive.push(l1);
+    await l1.waitFor((x) => x['type'] === 'listening', 20_000);
+    const s1 = run(['send', big, '--to', 'bob-desktop', '--json', '--config-dir', cfg('a')]);
+    await killWhenCheckpointed(l1, cfg('b'), 8 * 1024 * 1024);
+    expect(await s1.exit).toBe(1);
+    expect(s1.lines.at(-1)).toMatchObject({
+      type: 'error',
+      message: expect.stringMatching(/run the same command again to resume/),
+    });
+
+    const l2 = ferry(listenArgs, slowCheckpoints);
+    alive.push(l2);
+    await l2.waitFor((x) => x['type'] === 'listening', 20_000);
+    const s2 = run(['send', big, '--to', 'bob-desktop', '--json', '--config-dir', cfg('a')]);
+    expect(await s2.exit, s2.stderr).toBe(0);
+    const started = await l2.waitFor((x) => x['type'] === 'started', 10_000);
+    expect(started['resumed_bytes']).toBeGreaterThanOrEqual(8 * 1024 * 1024);
+    await l2.waitFor((x) => x['type'] === 'completed', 20_000);
+    expect(await sha(join(out, 'big.bin'))).toBe(await sha(big));
+    l2.proc.kill('SIGINT');
+    await l2.exit;
+  }, 120_000);
 });
