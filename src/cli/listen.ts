@@ -31,7 +31,7 @@ import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
 import { DirectListener } from './paths.js';
 import { askYesNo, canAsk } from './prompt.js';
 import { checkpointInterval, describeOffer, type ReceiveCommandOptions } from './receive.js';
-import { provenPeer } from './send.js';
+import { onProven } from './send.js';
 
 /** Run `ferry receive --listen`; resolves with the exit code when interrupted. */
 export async function listenCommand(
@@ -139,16 +139,16 @@ async function receiveOne(link: Link, ctx: Context): Promise<void> {
     });
     const onAbort = () => t.cancel('receiver stopped listening');
     ctx.signal.addEventListener('abort', onAbort, { once: true });
-    const proven = provenPeer(t);
+    onProven(t, (p) => {
+      if (firstContact) rememberPeer(config, p.publicKey, p.name, 'sas', out);
+      else touchKnown(config, p.publicKey, p.name);
+    });
     try {
       const summary = await t.done;
       out.event({ type: 'completed', summary });
       out.say(
         `done: ${summary.files.length} file(s) verified in ${ctx.targetDir}, ${formatBytes(summary.bytesTransferred)} received`,
       );
-      const p = await proven;
-      if (p && firstContact) rememberPeer(config, p.publicKey, p.name, 'sas', out);
-      else if (p) touchKnown(config, p.publicKey);
     } catch (err) {
       await t.settled;
       const fe = toFerryError(err);

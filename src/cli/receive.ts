@@ -21,7 +21,7 @@ import { listenCommand } from './listen.js';
 import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
 import { dialPeer } from './paths.js';
 import { askYesNo } from './prompt.js';
-import { provenPeer } from './send.js';
+import { onProven } from './send.js';
 
 /** Options of `ferry receive`. */
 export interface ReceiveCommandOptions extends GlobalOptions {
@@ -96,7 +96,8 @@ export async function receiveCommand(
   });
   const onAbort = () => t.cancel('receiver interrupted');
   signal.addEventListener('abort', onAbort, { once: true });
-  const proven = provenPeer(t);
+  // The sender proved the code: remember it, so next time needs none.
+  onProven(t, (p) => rememberPeer(config, p.publicKey, p.name, 'code', out));
   try {
     const summary = await t.done;
     out.event({ type: 'completed', summary });
@@ -106,9 +107,6 @@ export async function receiveCommand(
           ? `, ${formatBytes(summary.bytesSkipped)} resumed from an earlier attempt`
           : ''),
     );
-    // The sender proved the code: remember it, so next time needs none.
-    const p = await proven;
-    if (p) rememberPeer(config, p.publicKey, p.name, 'code', out);
     return ExitCode.Ok;
   } catch (err) {
     await t.settled;

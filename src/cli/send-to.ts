@@ -16,7 +16,7 @@ import { resolveConfigDir, UsageError } from './common.js';
 import { dialDevice, lanSettings, rememberPeer, startLan, touchKnown } from './lan.js';
 import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
 import { askYesNo, canAsk } from './prompt.js';
-import { followSend, type SendCommandOptions } from './send.js';
+import { followSend, onProven, type SendCommandOptions } from './send.js';
 
 /** Seconds to look for the peer before giving up (default). */
 const DEFAULT_FIND_S = 5;
@@ -105,18 +105,11 @@ export async function sendToPeer(
                 ),
             }),
       });
-      let peerName: string | undefined;
-      attempt.done.then(
-        (s) => {
-          peerName = s.peerName;
-        },
-        () => undefined,
-      );
+      onProven(attempt, (p) => {
+        if (known) touchKnown(config, p.publicKey, p.name);
+        else rememberPeer(config, p.publicKey, p.name ?? peer.name, 'sas', out);
+      });
       const code = await followSend(attempt, total, out, signal, false);
-      if (code === ExitCode.Ok) {
-        if (known) touchKnown(config, expectedPeer, peerName);
-        else rememberPeer(config, expectedPeer, peerName ?? peer.name, 'sas', out);
-      }
       return code === 'again' ? ExitCode.Failed : code; // (wait=false never returns 'again')
     } finally {
       await link.close().catch(() => undefined);

@@ -128,15 +128,11 @@ export async function sendCommand(
         transferId,
         deviceName: config.deviceName,
       });
-      const proven = provenPeer(attempt);
+      // The receiver proved the code: remember it, so next time needs none.
+      onProven(attempt, (p) => rememberPeer(config, p.publicKey, p.name, 'code', out));
       const outcome = await followSend(attempt, total, out, signal).finally(() =>
         conn.link.close().catch(() => undefined),
       );
-      if (outcome === ExitCode.Ok) {
-        // The receiver proved the code: remember it, so next time needs none.
-        const p = await proven;
-        if (p) rememberPeer(config, p.publicKey, p.name, 'code', out);
-      }
       if (outcome !== 'again') return outcome;
     }
   } finally {
@@ -207,16 +203,18 @@ export async function followSend(
   }
 }
 
-/** The peer of a transfer that completed: its key and the name it gave. */
-export function provenPeer(
+/**
+ * Call `then` once the transfer completes (the peer proved itself end to
+ * end) with its key and the name it gave. Runs from the engine's
+ * `completed` event, so before the caller reports completion.
+ */
+export function onProven(
   t: Transfer,
-): Promise<{ publicKey: Uint8Array; name: string | undefined } | null> {
+  then: (peer: { publicKey: Uint8Array; name: string | undefined }) => void,
+): void {
   let key: Uint8Array | undefined;
   t.on((e) => {
     if (e.type === 'handshake') key = e.peer.publicKey;
+    if (e.type === 'completed' && key) then({ publicKey: key, name: e.summary.peerName });
   });
-  return t.done.then(
-    (s) => (key ? { publicKey: key, name: s.peerName } : null),
-    () => null,
-  );
 }
