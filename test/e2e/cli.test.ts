@@ -147,6 +147,32 @@ describe('ferry send / receive through a relay process', () => {
     }, 120_000);
   }
 
+  it.skipIf(!onlyLoopback)(
+    'with LAN discovery on as well, the receiver finds the sender on the LAN and goes direct, not through the relay',
+    async () => {
+      const { code, out, s, r } = names();
+      const addr = `127.0.0.1:${tcpPort}`;
+      const args = (side: string[], cfg: string) => [
+        ...side,
+        '--relay',
+        addr,
+        '--json',
+        '--config-dir',
+        cfg,
+      ];
+      const snd = ferry(args(['send', small, '--code', code], s));
+      await snd.waitFor((l) => l['type'] === 'code');
+      await mkdir(out);
+      const rcv = ferry(args(['receive', code, '--dir', out, '--yes'], r));
+      expect(await rcv.exit, rcv.stderr).toBe(0);
+      expect(await snd.exit, snd.stderr).toBe(0);
+      expect(rcv.lines.find((l) => l['type'] === 'connected')).toMatchObject({ path: 'direct' });
+      expect(await sha(join(out, 'data64.bin'))).toBe(await sha(small));
+      await rm(out, { recursive: true });
+    },
+    60_000,
+  );
+
   it('kill -9 of the receiver mid-way, re-run with the same code: resumes while the sender waits', async () => {
     const { code, out, s, r } = names();
     const addr = `127.0.0.1:${tcpPort}`;
