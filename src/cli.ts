@@ -165,6 +165,12 @@ async function run(cmd: Command, body: (out: Reporter, signal: AbortSignal) => P
     if (++interrupts > 1) process.exit(ExitCode.Interrupted); // second Ctrl+C: leave now
     ac.abort(new FerryError('CANCELLED', 'interrupted'));
   };
+  // conf → atomically → when-exit hooks SIGINT/SIGTERM at import and re-sends
+  // the signal to this process, which would look like a second Ctrl+C and
+  // skip the orderly stop (cancel message, checkpoint, mDNS goodbye). We
+  // own these two signals; its 'exit' hook (temp-file cleanup) stays.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let code: number;

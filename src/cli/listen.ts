@@ -93,8 +93,11 @@ export async function listenCommand(
   });
   listener.handler = null;
   await Promise.allSettled([...running]);
-  await listener.close();
+  // Goodbye first: peers drop us at once.
   await lan?.close();
+  await listener.close();
+  out.line({ type: 'stopped' });
+  out.say('stopped listening');
   return ExitCode.Interrupted;
 }
 

@@ -136,8 +136,20 @@ describe.skipIf(!onlyLoopback)('on the LAN, without a relay', () => {
     expect(await nobody.exit).toBe(1);
     expect(JSON.stringify(nobody.lines)).toMatch(/no device matches 'nobody-here'/);
 
+    // One Ctrl+C: an orderly stop, with a goodbye that a watching device sees at once.
+    const watch = run(['peers', '--watch', '--wait', '0', '--json', '--config-dir', cfg('a')]);
+    const bobOnline = (x: Record<string, unknown>, online: boolean) =>
+      x['type'] === 'peers' &&
+      (x['peers'] as { name: string; online: boolean }[]).some(
+        (p) => p.name === 'bob-desktop' && p.online === online,
+      );
+    await watch.waitFor((x) => bobOnline(x, true), 10_000);
     l.proc.kill('SIGINT');
     expect(await l.exit).toBe(130);
+    expect(l.lines.at(-1)).toEqual({ type: 'stopped' });
+    await watch.waitFor((x) => bobOnline(x, false), 5_000); // expiry alone would take 31 s
+    watch.proc.kill('SIGINT');
+    expect(await watch.exit).toBe(130);
   }, 90_000);
 
   it('an impostor using a known name is refused by the receiver and never chosen by the sender', async () => {
