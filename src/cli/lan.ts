@@ -1,4 +1,6 @@
 /** LAN discovery and trust, as the headless commands use them. */
+import { isIPv4 } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { LanDiscovery } from '../discovery/lan.js';
 import type { PeerEntry } from '../discovery/peer-table.js';
 import { fingerprint, type Identity, shortFingerprint } from '../engine/crypto/identity.js';
@@ -25,7 +27,7 @@ export function lanSettings(
   config: FerryConfig,
   env = process.env,
 ): LanSettings {
-  const iface = opts.mdnsInterface ?? config.settings.mdnsInterface;
+  const iface = interfaceAddress(opts.mdnsInterface ?? config.settings.mdnsInterface);
   const port = env['FERRY_MDNS_PORT'] ? Number(env['FERRY_MDNS_PORT']) : undefined;
   if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
     throw new UsageError(`FERRY_MDNS_PORT '${env['FERRY_MDNS_PORT']}': expected 1..65535`);
@@ -35,6 +37,29 @@ export function lanSettings(
     ...(iface ? { interface: iface } : {}),
     ...(port ? { port } : {}),
   };
+}
+
+/**
+ * An interface given as an IPv4 address or by name (`eth0`): its IPv4
+ * address, or a usage error that lists what there is.
+ */
+export function interfaceAddress(
+  given: string | undefined,
+  interfaces = networkInterfaces(),
+): string | undefined {
+  if (given === undefined) return undefined;
+  const all = Object.values(interfaces).flatMap((addrs) => addrs ?? []);
+  if (isIPv4(given) && all.some((a) => a.address === given)) return given;
+  const v4 = interfaces[given]?.find((a) => a.family === 'IPv4');
+  if (v4) return v4.address;
+  const known = Object.entries(interfaces)
+    .flatMap(([name, addrs]) =>
+      (addrs ?? []).filter((a) => a.family === 'IPv4').map((a) => `${name} (${a.address})`),
+    )
+    .join(', ');
+  throw new UsageError(
+    `--mdns-interface '${given}': expected the IPv4 address or the name of an interface of this machine; it has ${known || 'no IPv4 interface'}`,
+  );
 }
 
 /**

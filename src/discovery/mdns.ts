@@ -108,8 +108,18 @@ export class MdnsDiscovery {
         this.malformed++;
       }
     });
-    mdns.on('warning', () => {
-      this.malformed++;
+    const told = new Set<string>();
+    mdns.on('warning', (err: NodeJS.ErrnoException) => {
+      // Socket-level trouble (joining the group, choosing the interface) is a
+      // system error (it has a syscall) worth saying once; anything else is a
+      // bad packet (dns-packet decode errors carry codes too, but no syscall).
+      if (!err?.syscall) {
+        this.malformed++;
+        return;
+      }
+      const text = `mDNS: ${err.message}`;
+      if (!told.has(text)) opts.onWarning?.(text);
+      told.add(text);
     });
     this.#timer = setInterval(() => this.query(), opts.queryIntervalMs ?? 10_000);
     this.#timer.unref();

@@ -1,6 +1,6 @@
 /** dialDevice: QUIC first, TCP+TLS fallback, pinned key enforced; real sockets on loopback. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { dialDevice } from '../../src/cli/lan.js';
+import { dialDevice, interfaceAddress } from '../../src/cli/lan.js';
 import { DirectListener } from '../../src/cli/paths.js';
 import type { PeerEntry } from '../../src/discovery/peer-table.js';
 import {
@@ -73,3 +73,26 @@ describe.skipIf(!onlyLoopback)(
     }, 30_000);
   },
 );
+
+describe('interfaceAddress', () => {
+  const ifaces = {
+    lo: [{ address: '127.0.0.1', family: 'IPv4' }],
+    eth0: [
+      { address: 'fe80::1', family: 'IPv6' },
+      { address: '192.168.1.20', family: 'IPv4' },
+    ],
+  } as unknown as ReturnType<typeof import('node:os').networkInterfaces>;
+
+  it('takes an IPv4 address as is, and an interface name as its IPv4 address', () => {
+    expect(interfaceAddress(undefined, ifaces)).toBeUndefined();
+    expect(interfaceAddress('192.168.1.20', ifaces)).toBe('192.168.1.20');
+    expect(interfaceAddress('eth0', ifaces)).toBe('192.168.1.20');
+  });
+
+  it('refuses anything else with the list of what there is', () => {
+    expect(() => interfaceAddress('10.0.0.5', ifaces)).toThrow(/'10\.0\.0\.5'/);
+    expect(() => interfaceAddress('wlan9', ifaces)).toThrow(
+      /expected the IPv4 address or the name of an interface of this machine; it has lo \(127\.0\.0\.1\), eth0 \(192\.168\.1\.20\)/,
+    );
+  });
+});
