@@ -64,6 +64,7 @@ export abstract class Transfer {
   protected peer: PeerFacts | null = null;
   /** The peer's device name from its offer or accept (display only). */
   protected peerName: string | undefined;
+  #resumeSecret: Uint8Array | null = null;
   protected transferIdHex: string | null = null;
   protected total = 0;
   protected bytesDone = 0;
@@ -167,10 +168,20 @@ export abstract class Transfer {
       suite: keys.suite,
       usedCode: keys.usedCode,
     };
+    this.#resumeSecret = Uint8Array.from(keys.resumeSecret);
     this.emit({ type: 'handshake', peer: this.peer });
     this.channel = new SecureChannel(reader, writer, keys, this.role);
     this.touch();
     return this.channel;
+  }
+
+  /**
+   * The secret both sides derived in this handshake for resuming later
+   * without the code (a copy; null before the handshake). Keep it as safe
+   * as the identity key: it authenticates the rendezvous of a resume.
+   */
+  get resumeSecret(): Uint8Array | null {
+    return this.#resumeSecret ? Uint8Array.from(this.#resumeSecret) : null;
   }
 
   /** Subscribe to events; returns the unsubscribe function. */

@@ -82,4 +82,22 @@ describe('first contact without a code', () => {
     await settle(pair);
     expect((await listFiles(dst)).filter((f) => !f.endsWith('.part'))).toEqual([]);
   });
+
+  it('both sides hold the same resume secret after the handshake, and none before', async () => {
+    const { dst, file } = await setup();
+    const pair = startPair({
+      paths: [file],
+      targetDir: dst,
+      receive: { decide: () => ({ accept: true }) },
+    });
+    expect(pair.sender.resumeSecret).toBeNull();
+    await Promise.all([pair.sender.done, pair.receiver.done]);
+    const a = pair.sender.resumeSecret;
+    const b = pair.receiver.resumeSecret;
+    expect(a).toHaveLength(32);
+    expect(Buffer.from(a!).equals(Buffer.from(b!))).toBe(true);
+    a!.fill(0); // a copy: the transfer's own is untouched
+    expect(Buffer.from(pair.sender.resumeSecret!).equals(Buffer.from(b!))).toBe(true);
+    await settle(pair);
+  });
 });
