@@ -53,6 +53,36 @@ export async function receiveCommand(
     );
   }
   const parsed = parseCode(code);
+  return receiveByRendezvous(
+    {
+      room: roomIdFromNameplate(parsed.nameplate),
+      password: parsed.password,
+      lanHint: nameplateHash(parsed.nameplate),
+    },
+    opts,
+    out,
+    signal,
+  );
+}
+
+/** How a receiver meets its sender (a code, or a recorded session's resume). */
+export interface ReceiveRendezvous {
+  readonly room: Uint8Array;
+  readonly password: Uint8Array;
+  readonly lanHint: string;
+  /** Resuming: the sender's key from the first session. */
+  readonly expectedPeer?: Uint8Array;
+  /** Resuming: the transfer this session accepted before (accepted again without asking). */
+  readonly resumeTransferId?: string;
+}
+
+/** Find the sender (LAN, direct, relays), show the offer, receive, verify. */
+export async function receiveByRendezvous(
+  rv: ReceiveRendezvous,
+  opts: ReceiveCommandOptions,
+  out: Reporter,
+  signal: AbortSignal,
+): Promise<number> {
   const configDir = resolveConfigDir(opts.configDir);
   const relays = resolveRelays(opts.relay);
   const direct = opts.direct ? parseHostPort(opts.direct, '--direct') : undefined;
@@ -60,11 +90,11 @@ export async function receiveCommand(
   const lanOpts = lanSettings(opts, config);
   requirePath(relays, direct ?? (lanOpts.enabled ? 'lan' : undefined));
   const targetDir = resolve(opts.dir ?? '.');
-  if (!opts.yes && !process.stdin.isTTY) {
+  if (!opts.yes && !rv.resumeTransferId && !process.stdin.isTTY) {
     throw new UsageError('no terminal to ask whether to accept: pass --yes to accept the offer');
   }
   const identity = await loadOrCreateIdentity(configDir);
-  const room = roomIdFromNameplate(parsed.nameplate);
+  const room = rv.room;
   const lan = await startLan(lanOpts, identity, config, out, false);
   if (!lan) requirePath(relays, direct);
   if (lan && relays.length === 0 && !direct) out.say('looking for the sender on this network…');
@@ -73,7 +103,7 @@ export async function receiveCommand(
     room,
     relays,
     ...(direct ? { direct } : {}),
-    ...(lan ? { lan: { discovery: lan, nameplateHash: nameplateHash(parsed.nameplate) } } : {}),
+    ...(lan ? { lan: { discovery: lan, nameplateHash: rv.lanHint } } : {}),
     ...(opts.relayPassword ? { relayPassword: opts.relayPassword } : {}),
     signal,
     onNote: (t) => out.say(t),
@@ -85,10 +115,14 @@ export async function receiveCommand(
     identity,
     targetDir,
     store: new CheckpointFileStore(configDir),
-    password: parsed.password,
+    password: rv.password,
     context: room,
     deviceName: config.deviceName,
-    decide: (offer) => decide(offer, opts, out, signal),
+    ...(rv.expectedPeer ? { expectedPeer: rv.expectedPeer } : {}),
+    decide: (offer) =>
+      rv.resumeTransferId && offer.transferId === rv.resumeTransferId
+        ? (describeOffer(offer, out), { accept: true })
+        : decide(offer, opts, out, signal),
     ...checkpointInterval(),
   });
   t.on((e) => {

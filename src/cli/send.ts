@@ -47,21 +47,63 @@ export async function sendCommand(
   signal: AbortSignal,
 ): Promise<number> {
   if (opts.to !== undefined) return sendToPeer(paths, opts.to, opts, out, signal);
+  const code = opts.code ?? generateCode();
+  const parsed = parseCode(code);
+  const { files } = await walkSources(paths);
+  return sendByRendezvous(
+    paths,
+    {
+      room: roomIdFromNameplate(parsed.nameplate),
+      password: parsed.password,
+      lanHint: nameplateHash(parsed.nameplate),
+      transferId: transferIdFor(
+        code,
+        files.map((f) => f.path),
+      ),
+      code,
+    },
+    opts,
+    out,
+    signal,
+  );
+}
+
+/** How the two sides of a code session (or of its resume) meet and authenticate. */
+export interface Rendezvous {
+  /** Relay room id. */
+  readonly room: Uint8Array;
+  /** CPace password: the code words, or the resume secret's derivation. */
+  readonly password: Uint8Array;
+  /** Announced by mDNS while waiting (nameplate hash, or resume hint). */
+  readonly lanHint: string;
+  readonly transferId: Uint8Array;
+  /** The code to show (absent when resuming). */
+  readonly code?: string;
+  /** The peer's key, pinned from the first session (resume). */
+  readonly expectedPeer?: Uint8Array;
+  /** Resuming a recorded session: its id, for messages. */
+  readonly resuming?: string;
+}
+
+/**
+ * Wait for the receiver on the LAN, on a direct address and in relay rooms,
+ * send, and wait again (to resume) if it goes away.
+ */
+export async function sendByRendezvous(
+  paths: string[],
+  rv: Rendezvous,
+  opts: SendCommandOptions,
+  out: Reporter,
+  signal: AbortSignal,
+): Promise<number> {
   const configDir = resolveConfigDir(opts.configDir);
   const relays = resolveRelays(opts.relay);
   const direct = opts.direct ? parseHostPort(opts.direct, '--direct') : undefined;
   const config = FerryConfig.open(configDir, { onWarning: (m) => out.say(`warning: ${m}`) });
   const lanOpts = lanSettings(opts, config);
   requirePath(relays, direct ?? (lanOpts.enabled ? 'lan' : undefined));
-  const code = opts.code ?? generateCode();
-  const parsed = parseCode(code);
   const { files, skipped } = await walkSources(paths);
   const identity = await loadOrCreateIdentity(configDir);
-  const room = roomIdFromNameplate(parsed.nameplate);
-  const transferId = transferIdFor(
-    code,
-    files.map((f) => f.path),
-  );
   const total = files.reduce((s, f) => s + f.size, 0);
 
   // Bind first: a port in use should fail before a code is handed out.
@@ -82,16 +124,17 @@ export async function sendCommand(
     throw err;
   }
   if (lan && listener) {
-    // Receivers on this network find us by the nameplate and connect directly.
+    // Receivers on this network find us by the hint and connect directly.
     await lan.announce({
       quicPort: listener.quicPort,
       tcpPort: listener.tcpPort,
-      nameplateHash: nameplateHash(parsed.nameplate),
+      nameplateHash: rv.lanHint,
     });
   }
-  out.line({ type: 'code', code });
+  if (rv.code) out.line({ type: 'code', code: rv.code });
   out.say(
-    `Sending ${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)})`,
+    `${rv.resuming ? `Resuming session ${rv.resuming}: sending` : 'Sending'} ` +
+      `${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)})`,
   );
   if (skipped.length > 0) {
     out.line({ type: 'skipped', paths: skipped });
@@ -100,8 +143,12 @@ export async function sendCommand(
         `${skipped.slice(0, 3).join(', ')}${skipped.length > 3 ? ', …' : ''}`,
     );
   }
-  out.say(`Code: ${code}`);
-  out.say(`On the other machine run: ferry receive ${code}`);
+  if (rv.code) {
+    out.say(`Code: ${rv.code}`);
+    out.say(`On the other machine run: ferry receive ${rv.code}`);
+  } else {
+    out.say('waiting for the receiver to resume too (ferry resume, or its app)');
+  }
   if (direct) {
     out.say(`listening for a direct connection on ${direct.host}:${direct.port} (QUIC and TCP)`);
   }
@@ -111,7 +158,7 @@ export async function sendCommand(
     for (;;) {
       const conn = await awaitPeer({
         identity,
-        room,
+        room: rv.room,
         relays,
         ...(listener ? { listener } : {}),
         ...(opts.relayPassword ? { relayPassword: opts.relayPassword } : {}),
@@ -123,10 +170,11 @@ export async function sendCommand(
         stream: conn.stream,
         identity,
         paths,
-        password: parsed.password,
-        context: room,
-        transferId,
+        password: rv.password,
+        context: rv.room,
+        transferId: rv.transferId,
         deviceName: config.deviceName,
+        ...(rv.expectedPeer ? { expectedPeer: rv.expectedPeer } : {}),
       });
       // The receiver proved the code: remember it, so next time needs none.
       onProven(attempt, (p) => rememberPeer(config, p.publicKey, p.name, 'code', out));
