@@ -119,10 +119,14 @@ export async function receiveByRendezvous(
     context: room,
     deviceName: config.deviceName,
     ...(rv.expectedPeer ? { expectedPeer: rv.expectedPeer } : {}),
-    decide: (offer) =>
-      rv.resumeTransferId && offer.transferId === rv.resumeTransferId
-        ? (describeOffer(offer, out), { accept: true })
-        : decide(offer, opts, out, signal),
+    decide: (offer) => {
+      if (rv.resumeTransferId && offer.transferId === rv.resumeTransferId) {
+        // The same transfer this session accepted before.
+        describeOffer(offer, out);
+        return { accept: true };
+      }
+      return decide(offer, opts, out, signal);
+    },
     ...checkpointInterval(),
   });
   t.on((e) => {
