@@ -17,6 +17,7 @@ import { open } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { ConnectionError, FerryError, IntegrityError, ProtocolError } from '../errors.js';
 import { DataFlag, type DataHeader, type MessageOf, toRanges } from '../protocol/messages.js';
+import type { Throttle } from '../queue/bandwidth.js';
 import type { ByteStream } from '../transport/link.js';
 import type { SecureChannel } from './channel.js';
 import { decompressChunk } from './compression.js';
@@ -72,6 +73,11 @@ export interface ReceiveOptions extends PeerAuth {
   readonly now?: () => number;
   /** Fail with TIMEOUT when the peer sends nothing this long while we wait on it; default 30 s. */
   readonly idleTimeoutMs?: number;
+  /**
+   * Asked before each data frame is handled, for its payload bytes; while it
+   * waits nothing is read, which holds the sender back through its window.
+   */
+  readonly throttle?: Throttle;
 }
 
 interface RecvFile {
@@ -119,6 +125,8 @@ export class ReceiveTransfer extends Transfer {
   readonly #pool = LeafHashPool.shared();
   /** The main loop; `settled` waits for it so no step touches the disk afterwards. */
   readonly #running: Promise<void>;
+  /** Fires once the transfer ended, so a pending throttle take leaves its queue. */
+  readonly #ended = new AbortController();
 
   constructor(opts: ReceiveOptions) {
     super('receiver', opts.stream, opts.now, opts.idleTimeoutMs);
@@ -357,11 +365,16 @@ export class ReceiveTransfer extends Transfer {
   }
 
   async #receiveLoop(ch: SecureChannel): Promise<void> {
+    const throttle = this.#opts.throttle;
     while (!this.isFinished) {
       const inc = await ch.receive();
       if (this.isFinished) return;
       if (inc === null) throw new ConnectionError('sender closed the stream before completing');
       if (inc.kind === 'data') {
+        if (throttle) {
+          await this.takeThrottle(throttle, inc.payload.length, this.#ended.signal);
+          if (this.isFinished) return;
+        }
         await this.#onData(inc.header, inc.leaf, inc.payload);
         continue;
       }
@@ -664,6 +677,7 @@ export class ReceiveTransfer extends Transfer {
   protected override async onFinished(
     outcome: 'completed' | 'failed' | 'cancelled',
   ): Promise<void> {
+    this.#ended.abort();
     if (this.#saveTimer) clearTimeout(this.#saveTimer);
     this.#saveTimer = null;
     this.channel?.dispose();

@@ -22,6 +22,7 @@ import {
   type MessageOf,
   MIN_CHUNK_SIZE,
 } from '../protocol/messages.js';
+import type { Throttle } from '../queue/bandwidth.js';
 import type { ByteStream } from '../transport/link.js';
 import type { SecureChannel } from './channel.js';
 import { CompressionPolicy } from './compression.js';
@@ -54,6 +55,11 @@ export interface SendOptions extends PeerAuth {
    * words (`peer.sas`). Until then no data is sent; false cancels.
    */
   readonly confirmPeer?: (peer: PeerFacts) => boolean | Promise<boolean>;
+  /**
+   * Asked before each chunk's data frame is written, for the bytes of its
+   * payload as sent (after compression); absent means no limit.
+   */
+  readonly throttle?: Throttle;
 }
 
 type WorkItem = { kind: 'chunk'; file: number; chunk: number } | { kind: 'end'; file: number };
@@ -103,6 +109,8 @@ export class SendTransfer extends Transfer {
   #bytesSkipped = 0;
   #wireBytes = 0;
   #outstanding = 0;
+  /** Fires once the transfer ended, so a pending throttle take leaves its queue. */
+  readonly #ended = new AbortController();
 
   constructor(opts: SendOptions) {
     super('sender', opts.stream, opts.now, opts.idleTimeoutMs);
@@ -413,6 +421,7 @@ export class SendTransfer extends Transfer {
   async #pump(): Promise<void> {
     const ch = this.channel!;
     const compression = new CompressionPolicy(this.#opts.compression ?? true);
+    const throttle = this.#opts.throttle;
     while (!this.isFinished) {
       const item = this.#upcoming().next().value;
       if (!item || this.isPaused || this.state === 'awaiting-accept' || !this.#window.hasRoom) {
@@ -447,6 +456,12 @@ export class SendTransfer extends Transfer {
       }
       const [payload, compressed] = await compression.encode(item.file, data);
       if (this.isFinished) return;
+      if (throttle) {
+        // Before the window counts the chunk as sent, so time spent waiting
+        // here does not read as round-trip time.
+        await this.takeThrottle(throttle, payload.length, this.#ended.signal);
+        if (this.isFinished) return;
+      }
       const key = this.#key(item.file, item.chunk);
       this.#window.onSend(key);
       this.inFlight = this.#window.inFlight;
@@ -565,6 +580,7 @@ export class SendTransfer extends Transfer {
   }
 
   protected override async onFinished(): Promise<void> {
+    this.#ended.abort();
     this.channel?.dispose();
     await Promise.allSettled(this.#reads.values());
     this.#reads.clear();

@@ -2,9 +2,11 @@
  * What a sender and a receiver share: the typed event stream, the versioned
  * snapshot, pause/resume/cancel, and the `done` promise.
  */
+
 import { type HandshakeOptions, runHandshake } from '../crypto/handshake.js';
 import { type ErrorCode, FerryError, toFerryError } from '../errors.js';
 import { FrameReader, FrameWriter } from '../protocol/frame.js';
+import type { Throttle } from '../queue/bandwidth.js';
 import type { ByteStream } from '../transport/link.js';
 import { SecureChannel } from './channel.js';
 import {
@@ -65,6 +67,7 @@ export abstract class Transfer {
   /** The peer's device name from its offer or accept (display only). */
   protected peerName: string | undefined;
   #resumeSecret: Uint8Array | null = null;
+  #throttleWaits = 0;
   protected transferIdHex: string | null = null;
   protected total = 0;
   protected bytesDone = 0;
@@ -119,6 +122,21 @@ export abstract class Transfer {
     });
   }
 
+  /**
+   * Wait on a bandwidth throttle. Our own wait is not the peer's silence, so
+   * the idle watchdog stands down meanwhile. (The peer's watchdog sees a
+   * slow sender as silent only below about one chunk per idle timeout.)
+   */
+  protected async takeThrottle(t: Throttle, bytes: number, signal: AbortSignal): Promise<void> {
+    this.#throttleWaits++;
+    try {
+      await t.take(bytes, signal);
+    } finally {
+      this.#throttleWaits--;
+      this.#lastActivity = this.now();
+    }
+  }
+
   /** Note that bytes arrived from the peer. */
   protected noteActivity(): void {
     this.#lastActivity = this.now();
@@ -127,7 +145,7 @@ export abstract class Transfer {
   #checkIdle(): void {
     const waiting =
       this.state === 'handshaking' || this.state === 'transferring' || this.state === 'verifying';
-    if (!waiting || this.isPaused) {
+    if (!waiting || this.isPaused || this.#throttleWaits > 0) {
       this.#lastActivity = this.now();
       return;
     }
