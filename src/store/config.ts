@@ -1,27 +1,24 @@
 /**
- * Settings and known (pinned) peers in `<config dir>/config.json`, written
- * through conf (atomic rename, mode 0600).
- *
- * The state lives in memory and every read comes from there: conf re-reads
- * and re-parses the file on each `get`. Each mutation re-reads the file
- * first, so two ferry processes sharing a config dir (`ferry receive
- * --listen` and `ferry send`) keep each other's pins, then validates and
- * writes once. There is no lock: two writes within the same few
- * milliseconds can still lose one of them.
- *
- * The file is validated here with zod, not by conf. A file that is not JSON,
- * does not match the schema or comes from a newer ferry is moved aside to
+ * Settings and known (pinned) peers in `<config dir>/config.json`, a
+ * JsonDocument (json-document.ts): kept in memory, re-read before each
+ * change so two ferry processes sharing a config dir (`ferry receive
+ * --listen` and `ferry send`) keep each other's pins, written through conf
+ * (atomic rename, mode 0600). A file that is not JSON, does not match the
+ * schema or comes from a newer ferry is moved aside to
  * `config.json.corrupt-<time>` (never deleted) and ferry goes on with
  * defaults. A known peer whose fingerprint is not the one of its public key
  * is dropped, so a hand edit cannot make a trusted name point at another key.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
-import Conf from 'conf';
 import { z } from 'zod';
 import { fingerprint, shortFingerprint } from '../engine/crypto/identity.js';
-import { FerryError } from '../engine/errors.js';
+import {
+  JsonDocument,
+  type JsonDocumentSpec,
+  type Migration,
+  type ReportProblem,
+} from './json-document.js';
 
 /** How a peer came to be trusted. */
 export type PinSource = 'code' | 'sas' | 'manual';
@@ -76,8 +73,6 @@ type ConfigDocument = {
   knownPeers: Record<string, KnownPeer>;
 };
 
-type Migration = (doc: Record<string, unknown>) => Record<string, unknown>;
-
 /** Steps from version N (the key) to N + 1. Version 1 is the first, so none yet. */
 const MIGRATIONS: Readonly<Record<number, Migration>> = {};
 
@@ -113,9 +108,17 @@ const documentSchema = z.object({
   knownPeers: z.record(z.string().regex(HEX_KEY), peerSchema).default({}),
 });
 
-type Parsed =
-  | { readonly ok: true; readonly doc: ConfigDocument; readonly migrated: boolean }
-  | { readonly ok: false; readonly problem: string };
+const CONFIG_SPEC: JsonDocumentSpec<ConfigDocument> = {
+  name: FILE_NAME,
+  label: 'config',
+  version: VERSION,
+  migrations: MIGRATIONS,
+  schema: documentSchema,
+  defaults: defaultDocument,
+  defaultsName: 'the default settings',
+  loadedName: 'the settings and peers this process had loaded',
+  sanitize: dropForeignKeys,
+};
 
 /** Options for FerryConfig.open. */
 export interface FerryConfigOptions {
@@ -129,39 +132,24 @@ export interface FerryConfigOptions {
 export class FerryConfig {
   /** Absolute path of config.json. */
   readonly path: string;
-  readonly #dir: string;
-  readonly #conf: Conf<ConfigDocument>;
-  readonly #warn: (message: string) => void;
+  readonly #document: JsonDocument<ConfigDocument>;
   readonly #now: () => Date;
-  #doc: ConfigDocument;
 
-  private constructor(dir: string, opts: FerryConfigOptions) {
-    this.#dir = dir;
-    this.#warn = opts.onWarning ?? ((message) => process.emitWarning(message));
-    this.#now = opts.now ?? (() => new Date());
-    this.#conf = new Conf<ConfigDocument>({
-      cwd: dir,
-      configName: FILE_NAME,
-      projectName: 'ferry',
-      configFileMode: 0o600,
-      // conf parses the file in its constructor (throwing on bad JSON, or
-      // with clearInvalidConfig letting the next write replace it) and again
-      // before each write to carry over its `__internal__` key. We read and
-      // validate the file ourselves, so its own parse must neither throw nor
-      // carry anything over.
-      deserialize: () => defaultDocument(),
-    });
-    this.path = this.#conf.path;
-    this.#doc = defaultDocument();
+  private constructor(document: JsonDocument<ConfigDocument>, now: () => Date) {
+    this.#document = document;
+    this.#now = now;
+    this.path = document.path;
   }
 
   /** Open (creating if needed) `<configDir>/config.json`. */
   static open(configDir: string, opts: FerryConfigOptions = {}): FerryConfig {
-    mkdirSync(configDir, { recursive: true, mode: 0o700 });
-    const config = new FerryConfig(configDir, opts);
-    const { doc, write } = config.#load(defaultDocument(), 'the default settings');
-    config.#doc = write ? config.#write(doc) : doc;
-    return config;
+    const now = opts.now ?? (() => new Date());
+    const document = JsonDocument.open(configDir, CONFIG_SPEC, { ...opts, now });
+    return new FerryConfig(document, now);
+  }
+
+  get #doc(): ConfigDocument {
+    return this.#document.value;
   }
 
   /** Current settings. */
@@ -289,93 +277,25 @@ export class FerryConfig {
     });
   }
 
-  /** Re-read the file, apply `change` to a copy, and write it if anything changed. */
   #mutate<T>(change: (doc: ConfigDocument) => T): T {
-    // A file broken since we loaded it must not cost what this process knows.
-    const { doc, write } = this.#load(this.#doc, 'the settings and peers this process had loaded');
-    this.#doc = doc;
-    const draft = structuredClone(doc);
-    const before = JSON.stringify(draft);
-    const result = change(draft);
-    if (write || JSON.stringify(draft) !== before) this.#doc = this.#write(draft);
-    return result;
+    return this.#document.mutate(change);
   }
+}
 
-  /** The document on disk; `write` when the file must be (re)written. */
-  #load(fallback: ConfigDocument, fallbackName: string): { doc: ConfigDocument; write: boolean } {
-    let text: string;
-    try {
-      text = readFileSync(this.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        return { doc: defaultDocument(), write: true };
-      }
-      throw new FerryError('IO', `cannot read ${this.path}: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-    const parsed = parseDocument(text);
-    if (!parsed.ok) {
-      const target = this.#moveAside();
-      if (target) {
-        this.#warn(
-          `${this.path} ${parsed.problem}; moved it to ${target} and went on with ${fallbackName}`,
-        );
-      }
-      return { doc: fallback, write: true };
-    }
-    return { doc: this.#dropForeignKeys(parsed.doc), write: parsed.migrated };
+/**
+ * Drop peers whose fingerprint (key or field) is not the one of their
+ * public key, so a hand edit cannot make a trusted name point at another key.
+ */
+function dropForeignKeys(doc: ConfigDocument, report: ReportProblem): ConfigDocument {
+  for (const [key, peer] of Object.entries(doc.knownPeers)) {
+    const actual = fingerprint(Buffer.from(peer.publicKey, 'hex'));
+    if (key === actual && peer.fingerprint === actual) continue;
+    delete doc.knownPeers[key];
+    report(
+      `ignored known peer "${peer.nickname}" (${key}): its fingerprint does not match its public key`,
+    );
   }
-
-  /**
-   * Drop peers whose fingerprint (key or field) is not the one of their
-   * public key. The file is not rewritten for this alone: the warning
-   * repeats until the user fixes it or the next change writes the file.
-   */
-  #dropForeignKeys(doc: ConfigDocument): ConfigDocument {
-    for (const [key, peer] of Object.entries(doc.knownPeers)) {
-      const actual = fingerprint(Buffer.from(peer.publicKey, 'hex'));
-      if (key === actual && peer.fingerprint === actual) continue;
-      delete doc.knownPeers[key];
-      this.#warn(
-        `${this.path}: ignored known peer "${peer.nickname}" (${key}): ` +
-          'its fingerprint does not match its public key',
-      );
-    }
-    return doc;
-  }
-
-  /** Rename the file to a free `config.json.corrupt-<time>`; undefined if it is already gone. */
-  #moveAside(): string | undefined {
-    const stamp = this.#now().toISOString().replace(/[:.]/g, '-');
-    let target = `${this.path}.corrupt-${stamp}`;
-    for (let n = 2; existsSync(target); n++) target = `${this.path}.corrupt-${stamp}-${n}`;
-    try {
-      renameSync(this.path, target);
-      return target;
-    } catch (err) {
-      // Another ferry process moved it first (and warned).
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new FerryError(
-        'IO',
-        `${this.path} is invalid and cannot be moved aside: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-  }
-
-  #write(draft: ConfigDocument): ConfigDocument {
-    const doc: ConfigDocument = documentSchema.parse(draft);
-    try {
-      mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
-      this.#conf.store = doc;
-    } catch (err) {
-      throw new FerryError('IO', `cannot write ${this.path}: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-    return doc;
-  }
+  return doc;
 }
 
 /**
@@ -417,42 +337,6 @@ function checkName(raw: string, param: string): string {
     throw new RangeError(`${param}: ${bytes} UTF-8 bytes, at most ${MAX_NAME_BYTES} allowed`);
   }
   return name;
-}
-
-function parseDocument(text: string): Parsed {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    return { ok: false, problem: 'is not valid JSON' };
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    return { ok: false, problem: 'is not a JSON object' };
-  }
-  let doc = data as Record<string, unknown>;
-  const version = doc['version'];
-  if (typeof version !== 'number' || !Number.isInteger(version)) {
-    return { ok: false, problem: 'has no valid "version" field' };
-  }
-  if (version > VERSION) {
-    return {
-      ok: false,
-      problem: `was written by a newer ferry (config version ${version}, this one knows up to ${VERSION})`,
-    };
-  }
-  for (let v = version; v < VERSION; v++) {
-    const step = MIGRATIONS[v];
-    if (!step)
-      return { ok: false, problem: `has config version ${version}, which cannot be migrated` };
-    doc = step(doc);
-  }
-  const checked = documentSchema.safeParse(doc);
-  if (!checked.success) {
-    const issue = checked.error.issues[0];
-    const where = issue?.path.map(String).join('.') || '(root)';
-    return { ok: false, problem: `does not match the config schema (${where}: ${issue?.message})` };
-  }
-  return { ok: true, doc: checked.data, migrated: version !== VERSION };
 }
 
 function defaultDocument(): ConfigDocument {
