@@ -12,6 +12,7 @@ import { forgetCommand, idCommand, peersCommand, trustCommand } from './cli/peer
 import { receiveCommand } from './cli/receive.js';
 import { DEFAULT_RELAY_LISTEN, relayCommand } from './cli/relay.js';
 import { sendCommand } from './cli/send.js';
+import { cancelCommand, resumeCommand, sessionsCommand } from './cli/sessions.js';
 import { FerryError } from './engine/errors.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -132,6 +133,38 @@ Examples:
     .option('--json', 'one JSON object per line on stdout')
     .action(async (who: string, o, cmd: Command) => {
       await run(cmd, async (out) => forgetCommand(who, { ...cmd.optsWithGlobals(), ...o }, out));
+    });
+
+  p.command('sessions')
+    .description('transfers recorded on this machine (running, interrupted, done)')
+    .option('--json', 'one JSON object per line on stdout')
+    .action(async (o, cmd: Command) => {
+      await run(cmd, async (out) => sessionsCommand({ ...cmd.optsWithGlobals(), ...o }, out));
+    });
+
+  p.command('resume')
+    .description('continue an interrupted session without its code (the other side resumes too)')
+    .argument('<id>', "session id or prefix (see 'ferry sessions')")
+    .option('-y, --yes', 'accept without asking if the sender offers something else')
+    .option(
+      '--relay <addr>',
+      'relay HOST:PORT, tcp://… or quic://… (repeatable; env FERRY_RELAY)',
+      collect,
+    )
+    .option('--relay-password <password>', 'password of a private relay')
+    .option('--json', 'one JSON object per line on stdout')
+    .action(async (id: string, o, cmd: Command) => {
+      await run(cmd, (out, signal) =>
+        resumeCommand(id, { ...cmd.optsWithGlobals(), ...o }, out, signal),
+      );
+    });
+
+  p.command('cancel')
+    .description("give up a session; a receive's partial files are deleted")
+    .argument('<id>', "session id or prefix (see 'ferry sessions')")
+    .option('--json', 'one JSON object per line on stdout')
+    .action(async (id: string, o, cmd: Command) => {
+      await run(cmd, (out) => cancelCommand(id, { ...cmd.optsWithGlobals(), ...o }, out));
     });
 
   p.command('id')

@@ -18,6 +18,7 @@ import type { Link } from '../engine/transport/link.js';
 import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
 import { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
+import type { SessionRegistry } from '../store/session-store.js';
 import { resolveConfigDir, UsageError } from './common.js';
 import {
   knownNameClash,
@@ -32,6 +33,7 @@ import { DirectListener } from './paths.js';
 import { askYesNo, canAsk } from './prompt.js';
 import { checkpointInterval, describeOffer, type ReceiveCommandOptions } from './receive.js';
 import { onProven } from './send.js';
+import { openSessions, trackSession } from './sessions.js';
 
 /** Run `ferry receive --listen`; resolves with the exit code when interrupted. */
 export async function listenCommand(
@@ -81,9 +83,19 @@ export async function listenCommand(
     );
   }
 
+  const sessions = openSessions(opts, out);
   const running = new Set<Promise<void>>();
   listener.handler = (link) => {
-    const job = receiveOne(link, { opts, out, signal, config, identity, targetDir, configDir });
+    const job = receiveOne(link, {
+      opts,
+      out,
+      signal,
+      config,
+      identity,
+      targetDir,
+      configDir,
+      sessions,
+    });
     running.add(job);
     void job.finally(() => running.delete(job));
   };
@@ -96,6 +108,7 @@ export async function listenCommand(
   // Goodbye first: peers drop us at once.
   await lan?.close();
   await listener.close();
+  sessions.flush();
   out.line({ type: 'stopped' });
   out.say('stopped listening');
   return ExitCode.Interrupted;
@@ -109,6 +122,7 @@ interface Context {
   readonly identity: Awaited<ReturnType<typeof loadOrCreateIdentity>>;
   readonly targetDir: string;
   readonly configDir: string;
+  readonly sessions: SessionRegistry;
 }
 
 /** One incoming connection, start to end; never throws. */
@@ -140,6 +154,12 @@ async function receiveOne(link: Link, ctx: Context): Promise<void> {
       }
       if (e.type !== 'failed' && e.type !== 'cancelled' && e.type !== 'completed') out.event(e);
     });
+    trackSession(
+      ctx.sessions,
+      t,
+      { direction: 'receive', via: 'lan', paths: [ctx.targetDir], targetDir: ctx.targetDir },
+      ctx.signal,
+    );
     const onAbort = () => t.cancel('receiver stopped listening');
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     onProven(t, (p) => {
@@ -171,6 +191,16 @@ async function decideIncoming(offer: OfferInfo, ctx: Context): Promise<Decision>
   const { out, config, opts, signal } = ctx;
   const known = config.knownPeer(offer.peer.fingerprint);
   describeOffer(offer, out, { known: Boolean(known) });
+  const earlier = ctx.sessions.get(offer.transferId);
+  if (
+    earlier?.direction === 'receive' &&
+    earlier.peer.fingerprint === offer.peer.fingerprint &&
+    earlier.state !== 'done' &&
+    earlier.state !== 'cancelled'
+  ) {
+    out.say(`resuming session ${offer.transferId.slice(0, 8)} (accepted before)`);
+    return { accept: true };
+  }
   if (!known) {
     const clash = knownNameClash(config, offer.peer.publicKey, offer.peerName);
     if (clash) {

@@ -22,6 +22,7 @@ import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
 import { dialPeer } from './paths.js';
 import { askYesNo } from './prompt.js';
 import { onProven } from './send.js';
+import { openSessions, trackSession } from './sessions.js';
 
 /** Options of `ferry receive`. */
 export interface ReceiveCommandOptions extends GlobalOptions {
@@ -110,6 +111,7 @@ export async function receiveByRendezvous(
   }).finally(() => lan?.close());
   out.connected(conn.link.info);
 
+  const sessions = openSessions(opts, out);
   const t = startReceive({
     stream: conn.stream,
     identity,
@@ -132,6 +134,12 @@ export async function receiveByRendezvous(
   t.on((e) => {
     if (e.type !== 'failed' && e.type !== 'cancelled' && e.type !== 'completed') out.event(e);
   });
+  trackSession(
+    sessions,
+    t,
+    { direction: 'receive', via: 'code', paths: [targetDir], targetDir },
+    signal,
+  );
   const onAbort = () => t.cancel('receiver interrupted');
   signal.addEventListener('abort', onAbort, { once: true });
   // The sender proved the code: remember it, so next time needs none.
@@ -154,6 +162,7 @@ export async function receiveByRendezvous(
     }
     throw err;
   } finally {
+    sessions.flush();
     signal.removeEventListener('abort', onAbort);
     await conn.link.close().catch(() => undefined);
   }

@@ -6,7 +6,9 @@
  * announces, and its user and ours must compare the verification words
  * before any data leaves; once the transfer completes it is pinned.
  */
+
 import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 import { FerryError } from '../engine/errors.js';
 import { walkSources } from '../engine/transfer/manifest.js';
 import { startSend } from '../engine/transfer/sender.js';
@@ -17,6 +19,7 @@ import { dialDevice, lanSettings, rememberPeer, startLan, touchKnown } from './l
 import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
 import { askYesNo, canAsk } from './prompt.js';
 import { followSend, onProven, type SendCommandOptions } from './send.js';
+import { openSessions, trackSession } from './sessions.js';
 
 /** Seconds to look for the peer before giving up (default). */
 const DEFAULT_FIND_S = 5;
@@ -81,6 +84,7 @@ export async function sendToPeer(
       out.say(`not sending ${skipped.length} item(s) that are not regular files`);
     }
     const link = await dialDevice(peer, identity, expectedPeer, signal);
+    const sessions = openSessions(opts, out);
     out.connected(link.info);
     try {
       const stream = await link.openStream();
@@ -105,6 +109,12 @@ export async function sendToPeer(
                 ),
             }),
       });
+      trackSession(
+        sessions,
+        attempt,
+        { direction: 'send', via: 'lan', paths: paths.map((p) => resolve(p)) },
+        signal,
+      );
       onProven(attempt, (p) => {
         if (known) touchKnown(config, p.publicKey, p.name);
         else rememberPeer(config, p.publicKey, p.name ?? peer.name, 'sas', out);
@@ -112,6 +122,7 @@ export async function sendToPeer(
       const code = await followSend(attempt, total, out, signal, false);
       return code === 'again' ? ExitCode.Failed : code; // (wait=false never returns 'again')
     } finally {
+      sessions.flush();
       await link.close().catch(() => undefined);
     }
   } finally {

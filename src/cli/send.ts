@@ -4,6 +4,7 @@
  * With `--to` it goes straight to a LAN device instead (send-to.ts).
  */
 
+import { resolve } from 'node:path';
 import { nameplateHash } from '../discovery/advert.js';
 import { generateCode, parseCode, roomIdFromNameplate } from '../engine/crypto/code-phrase.js';
 import { shortFingerprint } from '../engine/crypto/identity.js';
@@ -26,6 +27,7 @@ import { lanSettings, listenHost, rememberPeer, startLan } from './lan.js';
 import { ExitCode, formatBytes, type Reporter } from './output.js';
 import { awaitPeer, DirectListener } from './paths.js';
 import { sendToPeer } from './send-to.js';
+import { openSessions, trackSession } from './sessions.js';
 
 /** Options of `ferry send`. */
 export interface SendCommandOptions extends GlobalOptions {
@@ -105,6 +107,7 @@ export async function sendByRendezvous(
   const { files, skipped } = await walkSources(paths);
   const identity = await loadOrCreateIdentity(configDir);
   const total = files.reduce((s, f) => s + f.size, 0);
+  const sessions = openSessions(opts, out);
 
   // Bind first: a port in use should fail before a code is handed out.
   const lan = await startLan(lanOpts, identity, config, out, false);
@@ -176,6 +179,12 @@ export async function sendByRendezvous(
         deviceName: config.deviceName,
         ...(rv.expectedPeer ? { expectedPeer: rv.expectedPeer } : {}),
       });
+      trackSession(
+        sessions,
+        attempt,
+        { direction: 'send', via: 'code', paths: paths.map((p) => resolve(p)) },
+        signal,
+      );
       // The receiver proved the code: remember it, so next time needs none.
       onProven(attempt, (p) => rememberPeer(config, p.publicKey, p.name, 'code', out));
       const outcome = await followSend(attempt, total, out, signal).finally(() =>
@@ -184,6 +193,7 @@ export async function sendByRendezvous(
       if (outcome !== 'again') return outcome;
     }
   } finally {
+    sessions.flush();
     await listener?.close();
     await lan?.close();
   }

@@ -1,0 +1,128 @@
+/**
+ * Sessions survive restarts: a code session through a real relay process,
+ * both sides killed with SIGKILL mid-way, then `ferry resume <id>` on each
+ * side — no code — finishes the file from where it stopped. `ferry sessions`
+ * shows the record before and after; `ferry cancel` removes a receive's
+ * partial data.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FerryProcess, ferry, killWhenCheckpointed } from './cli-process.js';
+
+const MiB = 1024 * 1024;
+let dir: string;
+let file: string;
+let relay: FerryProcess;
+let relayAddr: string;
+const alive: FerryProcess[] = [];
+
+function run(args: string[], env: Record<string, string> = {}): FerryProcess {
+  // Relay path only: LAN discovery off.
+  const p = ferry(['--no-mdns', ...args], {
+    FERRY_RELAY: relayAddr,
+    FERRY_CHECKPOINT_MS: '200',
+    ...env,
+  });
+  alive.push(p);
+  return p;
+}
+
+const sha = async (p: string) =>
+  createHash('sha256')
+    .update(await readFile(p))
+    .digest('hex');
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ferry-sessions-'));
+  file = join(dir, 'movie.bin');
+  await writeFile(file, randomBytes(64 * MiB));
+  relay = ferry(['relay', '--listen', '127.0.0.1:0', '--json', '--config-dir', join(dir, 'relay')]);
+  alive.push(relay);
+  const l = await relay.waitFor((x) => x['type'] === 'listening');
+  relayAddr = `127.0.0.1:${l['tcp_port']}`;
+}, 60_000);
+
+afterAll(async () => {
+  for (const p of alive) if (p.proc.exitCode === null) p.proc.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function sessions(cfg: string): Promise<Record<string, unknown>[]> {
+  const p = run(['sessions', '--json', '--config-dir', cfg]);
+  expect(await p.exit, p.stderr).toBe(0);
+  return (p.lines.at(-1)!['sessions'] as Record<string, unknown>[]) ?? [];
+}
+
+describe('resuming a code session after both sides restarted', () => {
+  it('kill -9 of sender and receiver, then ferry resume <id> on both: verified, only the rest travels', async () => {
+    const s = join(dir, 'cfg-s');
+    const r = join(dir, 'cfg-r');
+    const out = join(dir, 'out');
+    await mkdir(out);
+    const code = '4242-apple-river-stone';
+    const snd = run(['send', file, '--code', code, '--json', '--config-dir', s]);
+    await snd.waitFor((x) => x['type'] === 'code');
+    const rcv = run(['receive', code, '--yes', '--dir', out, '--json', '--config-dir', r]);
+    await killWhenCheckpointed(rcv, r, 8 * MiB);
+    snd.proc.kill('SIGKILL');
+    await snd.exit;
+
+    const [rs] = await sessions(r);
+    const [ss] = await sessions(s);
+    expect(rs).toMatchObject({
+      direction: 'receive',
+      via: 'code',
+      files: [{ path: 'movie.bin', size: 64 * MiB }],
+    });
+    expect(ss).toMatchObject({ direction: 'send', via: 'code', id: rs!['id'] });
+    expect(['transferring', 'paused']).toContain(rs!['state']);
+    const id = String(rs!['id']);
+
+    const snd2 = run(['resume', id.slice(0, 8), '--json', '--config-dir', s]);
+    const rcv2 = run(['resume', id.slice(0, 8), '--json', '--config-dir', r]);
+    expect(await rcv2.exit, rcv2.stderr).toBe(0);
+    expect(await snd2.exit, snd2.stderr).toBe(0);
+    expect(snd2.lines.some((x) => x['type'] === 'code')).toBe(false); // no code involved
+    const started = rcv2.lines.find((x) => x['type'] === 'started');
+    expect(started!['resumed_bytes']).toBeGreaterThanOrEqual(8 * MiB);
+    expect(rcv2.lines.at(-1)).toMatchObject({
+      type: 'completed',
+      bytes_skipped: started!['resumed_bytes'],
+    });
+    expect(await sha(join(out, 'movie.bin'))).toBe(await sha(file));
+    expect((await sessions(r))[0]).toMatchObject({ id, state: 'done', bytes_done: 64 * MiB });
+    expect((await sessions(s))[0]).toMatchObject({ id, state: 'done' });
+
+    const again = run(['resume', id, '--config-dir', r]);
+    expect(await again.exit).toBe(0);
+    expect(again.stderr).toMatch(/already done/);
+  }, 120_000);
+
+  it('cancel removes a receive session’s partial file and checkpoint; unknown ids are usage errors', async () => {
+    const s = join(dir, 'cfg-s2');
+    const r = join(dir, 'cfg-r2');
+    const out = join(dir, 'out2');
+    await mkdir(out);
+    const code = '4343-apple-river-stone';
+    const snd = run(['send', file, '--code', code, '--json', '--config-dir', s]);
+    await snd.waitFor((x) => x['type'] === 'code');
+    const rcv = run(['receive', code, '--yes', '--dir', out, '--json', '--config-dir', r]);
+    await killWhenCheckpointed(rcv, r, 4 * MiB);
+    snd.proc.kill('SIGKILL');
+    expect((await readdir(out)).some((f) => f.endsWith('.part'))).toBe(true);
+    const [rs] = await sessions(r);
+    const c = run(['cancel', String(rs!['id']).slice(0, 6), '--json', '--config-dir', r]);
+    expect(await c.exit, c.stderr).toBe(0);
+    expect(c.lines.at(-1)).toMatchObject({ type: 'session-cancelled', partial_files_removed: 1 });
+    expect(await readdir(out)).toEqual([]);
+    expect(await readdir(join(r, 'sessions'))).toEqual([]);
+    expect((await sessions(r))[0]).toMatchObject({ state: 'cancelled' });
+    const bad = run(['resume', 'zzzz', '--config-dir', r]);
+    expect(await bad.exit).toBe(2);
+    const none = run(['cancel', 'abcd', '--config-dir', r]);
+    expect(await none.exit).toBe(2);
+  }, 120_000);
+});
