@@ -65,6 +65,7 @@ Examples:
       "send straight to a device on this network (name, nickname or fingerprint; see 'ferry peers')",
     )
     .option('--wait <seconds>', 'with --to: how long to look for the device (default 5)')
+    .option('--limit <rate>', 'bandwidth limit, e.g. 500k, 2.5M, 10MiB/s (default: none)')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (paths: string[], o, cmd: Command) => {
       await run(cmd, (out, signal) =>
@@ -91,6 +92,7 @@ Examples:
     )
     .option('--relay-password <password>', 'password of a private relay')
     .option('--direct <host:port>', "also try the sender's direct address")
+    .option('--limit <rate>', 'bandwidth limit, e.g. 500k, 2.5M, 10MiB/s (default: none)')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (code: string | undefined, o, cmd: Command) => {
       await run(cmd, (out, signal) =>
@@ -152,6 +154,7 @@ Examples:
       collect,
     )
     .option('--relay-password <password>', 'password of a private relay')
+    .option('--limit <rate>', 'bandwidth limit, e.g. 500k, 2.5M, 10MiB/s (default: none)')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (id: string, o, cmd: Command) => {
       await run(cmd, (out, signal) =>

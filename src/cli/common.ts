@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FerryError } from '../engine/errors.js';
+import { TokenBucket } from '../engine/queue/bandwidth.js';
 import { parseRelayAddress, type RelayEndpoint } from './relay-client.js';
 
 /** Global options every command accepts. */
@@ -11,6 +12,8 @@ export interface GlobalOptions {
   mdns: boolean;
   mdnsInterface?: string;
   json?: boolean;
+  /** Bandwidth limit for this transfer (`--limit`). */
+  limit?: string;
 }
 
 /**
@@ -79,4 +82,28 @@ export class UsageError extends Error {
 /** Whether an error is worth waiting out (the peer may come back). */
 export function isTransient(err: unknown): boolean {
   return err instanceof FerryError && err.retryable;
+}
+
+/**
+ * A bandwidth limit as typed: bytes per second with an optional k/M/G
+ * (powers of 1024) and an optional "B", "iB" or "/s": `500k`, `2.5M`,
+ * `10MiB/s`. `0`, `off` or `none` mean no limit (null).
+ */
+export function parseRate(input: string, what = '--limit'): number | null {
+  const s = input.trim();
+  if (/^(0|off|none)$/i.test(s)) return null;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?(?:\/s)?$/i.exec(s);
+  if (!m) throw new UsageError(`${what} '${input}': expected a rate like 500k, 2.5M or 10MiB/s`);
+  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[
+    m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'
+  ];
+  const bps = Math.round(Number(m[1]) * scale);
+  if (bps < 1024) throw new UsageError(`${what} '${input}': at least 1k per second`);
+  return bps;
+}
+
+/** A token bucket for `--limit`, or undefined when unlimited. */
+export function throttleFor(limit: string | undefined): TokenBucket | undefined {
+  const bps = limit === undefined ? null : parseRate(limit);
+  return bps === null ? undefined : new TokenBucket({ rateBps: bps });
 }

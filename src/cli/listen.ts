@@ -13,13 +13,14 @@
 import { resolve } from 'node:path';
 import { shortFingerprint } from '../engine/crypto/identity.js';
 import { toFerryError } from '../engine/errors.js';
+import type { Throttle } from '../engine/queue/bandwidth.js';
 import { type Decision, type OfferInfo, startReceive } from '../engine/transfer/receiver.js';
 import type { Link } from '../engine/transport/link.js';
 import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
 import { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
 import type { SessionRegistry } from '../store/session-store.js';
-import { resolveConfigDir, UsageError } from './common.js';
+import { resolveConfigDir, throttleFor, UsageError } from './common.js';
 import {
   knownNameClash,
   lanSettings,
@@ -84,6 +85,7 @@ export async function listenCommand(
   }
 
   const sessions = openSessions(opts, out);
+  const throttle = throttleFor(opts.limit);
   const running = new Set<Promise<void>>();
   listener.handler = (link) => {
     const job = receiveOne(link, {
@@ -95,6 +97,7 @@ export async function listenCommand(
       targetDir,
       configDir,
       sessions,
+      throttle,
     });
     running.add(job);
     void job.finally(() => running.delete(job));
@@ -123,6 +126,8 @@ interface Context {
   readonly targetDir: string;
   readonly configDir: string;
   readonly sessions: SessionRegistry;
+  /** One bucket shared by every incoming transfer (`--limit`). */
+  readonly throttle: Throttle | undefined;
 }
 
 /** One incoming connection, start to end; never throws. */
@@ -138,6 +143,7 @@ async function receiveOne(link: Link, ctx: Context): Promise<void> {
       targetDir: ctx.targetDir,
       store: new CheckpointFileStore(ctx.configDir),
       deviceName: config.deviceName,
+      ...(ctx.throttle ? { throttle: ctx.throttle } : {}),
       ...checkpointInterval(),
       decide: async (offer) => {
         const d = await decideIncoming(offer, ctx);

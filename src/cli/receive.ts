@@ -14,6 +14,7 @@ import {
   requirePath,
   resolveConfigDir,
   resolveRelays,
+  throttleFor,
   UsageError,
 } from './common.js';
 import { lanSettings, rememberPeer, startLan } from './lan.js';
@@ -112,6 +113,7 @@ export async function receiveByRendezvous(
   out.connected(conn.link.info);
 
   const sessions = openSessions(opts, out);
+  const throttle = throttleFor(opts.limit);
   const t = startReceive({
     stream: conn.stream,
     identity,
@@ -121,6 +123,7 @@ export async function receiveByRendezvous(
     context: room,
     deviceName: config.deviceName,
     ...(rv.expectedPeer ? { expectedPeer: rv.expectedPeer } : {}),
+    ...(throttle ? { throttle } : {}),
     decide: (offer) => {
       if (rv.resumeTransferId && offer.transferId === rv.resumeTransferId) {
         // The same transfer this session accepted before.

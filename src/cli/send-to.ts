@@ -14,7 +14,7 @@ import { walkSources } from '../engine/transfer/manifest.js';
 import { startSend } from '../engine/transfer/sender.js';
 import { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
-import { resolveConfigDir, UsageError } from './common.js';
+import { resolveConfigDir, throttleFor, UsageError } from './common.js';
 import { dialDevice, lanSettings, rememberPeer, startLan, touchKnown } from './lan.js';
 import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
 import { askYesNo, canAsk } from './prompt.js';
@@ -83,6 +83,7 @@ export async function sendToPeer(
       out.line({ type: 'skipped', paths: skipped });
       out.say(`not sending ${skipped.length} item(s) that are not regular files`);
     }
+    const throttle = throttleFor(opts.limit);
     const link = await dialDevice(peer, identity, expectedPeer, signal);
     const sessions = openSessions(opts, out);
     out.connected(link.info);
@@ -94,6 +95,7 @@ export async function sendToPeer(
         paths,
         expectedPeer,
         deviceName: config.deviceName,
+        ...(throttle ? { throttle } : {}),
         transferId: lanTransferId(
           identity.publicKey,
           expectedPeer,

@@ -21,6 +21,7 @@ import {
   requirePath,
   resolveConfigDir,
   resolveRelays,
+  throttleFor,
   transferIdFor,
 } from './common.js';
 import { lanSettings, listenHost, rememberPeer, startLan } from './lan.js';
@@ -108,6 +109,8 @@ export async function sendByRendezvous(
   const identity = await loadOrCreateIdentity(configDir);
   const total = files.reduce((s, f) => s + f.size, 0);
   const sessions = openSessions(opts, out);
+  // One bucket for the whole command: a re-connected attempt shares the limit.
+  const throttle = throttleFor(opts.limit);
 
   // Bind first: a port in use should fail before a code is handed out.
   const lan = await startLan(lanOpts, identity, config, out, false);
@@ -178,6 +181,7 @@ export async function sendByRendezvous(
         transferId: rv.transferId,
         deviceName: config.deviceName,
         ...(rv.expectedPeer ? { expectedPeer: rv.expectedPeer } : {}),
+        ...(throttle ? { throttle } : {}),
       });
       trackSession(
         sessions,
