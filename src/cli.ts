@@ -13,6 +13,7 @@ import { receiveCommand } from './cli/receive.js';
 import { DEFAULT_RELAY_LISTEN, relayCommand } from './cli/relay.js';
 import { sendCommand } from './cli/send.js';
 import { cancelCommand, resumeCommand, sessionsCommand } from './cli/sessions.js';
+import { settingsCommand, settingsHelp } from './cli/settings.js';
 import { FerryError } from './engine/errors.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -176,6 +177,18 @@ Examples:
     .option('--json', 'one JSON object per line on stdout')
     .action(async (o, cmd: Command) => {
       await run(cmd, async (out) => idCommand({ ...cmd.optsWithGlobals(), ...o }, out));
+    });
+
+  p.command('settings')
+    .description("show or change settings ('unset' resets one)")
+    .argument('[key]', 'the setting to show or change (all when omitted)')
+    .argument('[value]', 'the new value')
+    .option('--json', 'one JSON object per line on stdout')
+    .addHelpText('after', settingsHelp())
+    .action(async (key: string | undefined, value: string | undefined, o, cmd: Command) => {
+      await run(cmd, async (out) =>
+        settingsCommand(key, value, { ...cmd.optsWithGlobals(), ...o }, out),
+      );
     });
 
   p.command('relay')

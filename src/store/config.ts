@@ -11,6 +11,7 @@
  */
 import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { fingerprint, shortFingerprint } from '../engine/crypto/identity.js';
 import {
@@ -43,15 +44,70 @@ export interface KnownPeer {
   readonly lastSeen?: string;
 }
 
-/** User settings. */
+/** When unfinished sessions resume: at start without asking, after asking, or only by hand. */
+export type AutoResume = 'always' | 'ask' | 'never';
+
+/**
+ * User settings (issue 5). Fields without `?` always have a value (the
+ * default fills in what a file lacks); optional ones mean something when
+ * unset, as each says.
+ */
 export interface Settings {
   /** The name announced to peers; unset means the host name. */
   readonly deviceName?: string;
+  /** Absolute directory received files are saved in; unset means the CLI's current directory. */
+  readonly downloadDir?: string;
+  /**
+   * Relays used when none is given (`HOST:PORT`, `tcp://…`, `quic://…`).
+   * Only checked here as short non-empty strings: the CLI parses the
+   * address form when it uses them (src/store does not import src/cli).
+   */
+  readonly relays: readonly string[];
+  /** How many transfers run at once, 1..32. */
+  readonly maxConcurrent: number;
+  /** Bytes per chunk: a power of two from 64 KiB to 16 MiB. */
+  readonly chunkSize: number;
+  /** Bytes of chunks in flight (the window) per transfer, 1 MiB..1 GiB. */
+  readonly windowMemory: number;
+  /** Bandwidth limit for all transfers together in bytes/s (at least 1 KiB/s); null = none. */
+  readonly rateLimit: number | null;
+  /** Bandwidth limit for each transfer in bytes/s (at least 1 KiB/s); null = none. */
+  readonly perTransferRateLimit: number | null;
   /** Announce and browse on the local network. */
   readonly mdns: boolean;
   /** IPv4 address of the interface used for discovery; unset means all. */
   readonly mdnsInterface?: string;
+  /**
+   * Accept transfers from every known peer without asking. Off: known
+   * peers are still asked about unless their own autoAccept is on.
+   */
+  readonly autoAcceptKnown: boolean;
+  /**
+   * `always`: unfinished sessions resume when ferry starts and the peer is
+   * reachable; `ask`: ferry asks first; `never`: only `ferry resume` does.
+   */
+  readonly autoResume: AutoResume;
 }
+
+/** The name of a setting. */
+export type SettingKey = keyof Settings;
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+/** The value of every setting that has a default (optional ones are unset by default). */
+export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
+  relays: Object.freeze([]),
+  maxConcurrent: 3,
+  chunkSize: MiB,
+  windowMemory: 16 * MiB,
+  rateLimit: null,
+  perTransferRateLimit: null,
+  mdns: true,
+  autoAcceptKnown: false,
+  autoResume: 'always',
+});
 
 const FILE_NAME = 'config';
 const VERSION = 1;
@@ -96,15 +152,91 @@ const peerSchema = z.object({
   lastSeen: isoTime.optional(),
 });
 
-const settingsSchema = z.object({
+// Relay addresses are short; the bound keeps a hand-edited file from
+// carrying arbitrary text into every command.
+const MAX_RELAY_CHARS = 300;
+const MAX_PATH_CHARS = 4096;
+const AUTO_RESUME: readonly AutoResume[] = ['always', 'ask', 'never'];
+
+/** One setting's rule: what a valid value is, and the message naming it. */
+interface SettingRule {
+  readonly test: (value: unknown) => boolean;
+  readonly message: string;
+}
+
+const isIntIn = (v: unknown, min: number, max: number) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+const isRate = (v: unknown) => v === null || isIntIn(v, KiB, Number.MAX_SAFE_INTEGER);
+const isBoolean = (v: unknown) => typeof v === 'boolean';
+
+// deviceName and mdnsInterface keep their own checks (checkName, isIPv4):
+// a stored name is cleaned, a typed one is refused.
+const RULES = {
+  downloadDir: {
+    test: (v) =>
+      typeof v === 'string' && isAbsolute(v) && !v.includes('\0') && v.length <= MAX_PATH_CHARS,
+    message: 'must be an absolute path',
+  },
+  relays: {
+    test: (v) =>
+      Array.isArray(v) &&
+      v.every((r) => typeof r === 'string' && r.trim() !== '' && r.length <= MAX_RELAY_CHARS),
+    message: `must be a list of relay addresses, each 1 to ${MAX_RELAY_CHARS} characters`,
+  },
+  maxConcurrent: { test: (v) => isIntIn(v, 1, 32), message: 'must be a whole number from 1 to 32' },
+  chunkSize: {
+    test: (v) => isIntIn(v, 64 * KiB, 16 * MiB) && ((v as number) & ((v as number) - 1)) === 0,
+    message: 'must be a power of two between 64 KiB and 16 MiB',
+  },
+  windowMemory: {
+    test: (v) => isIntIn(v, MiB, GiB),
+    message: 'must be a whole number of bytes between 1 MiB and 1 GiB',
+  },
+  rateLimit: { test: isRate, message: 'must be null or at least 1024 bytes per second' },
+  perTransferRateLimit: {
+    test: isRate,
+    message: 'must be null or at least 1024 bytes per second',
+  },
+  mdns: { test: isBoolean, message: 'must be true or false' },
+  autoAcceptKnown: { test: isBoolean, message: 'must be true or false' },
+  autoResume: {
+    test: (v) => AUTO_RESUME.includes(v as AutoResume),
+    message: `must be one of ${AUTO_RESUME.join(', ')}`,
+  },
+} satisfies Record<Exclude<SettingKey, 'deviceName' | 'mdnsInterface'>, SettingRule>;
+
+/** A zod schema that accepts what `rule` accepts, with the rule's message. */
+function ruled<K extends keyof typeof RULES>(key: K) {
+  return z.custom<Settings[K]>(RULES[key].test, { error: RULES[key].message });
+}
+
+const settingsShape = {
   deviceName: storedName.optional(),
-  mdns: z.boolean().default(true),
+  downloadDir: ruled('downloadDir').optional(),
+  relays: ruled('relays').default(() => []),
+  maxConcurrent: ruled('maxConcurrent').default(DEFAULT_SETTINGS.maxConcurrent),
+  chunkSize: ruled('chunkSize').default(DEFAULT_SETTINGS.chunkSize),
+  windowMemory: ruled('windowMemory').default(DEFAULT_SETTINGS.windowMemory),
+  rateLimit: ruled('rateLimit').default(DEFAULT_SETTINGS.rateLimit),
+  perTransferRateLimit: ruled('perTransferRateLimit').default(
+    DEFAULT_SETTINGS.perTransferRateLimit,
+  ),
+  mdns: ruled('mdns').default(DEFAULT_SETTINGS.mdns),
   mdnsInterface: z.string().refine(isIPv4, 'not an IPv4 address').optional(),
-});
+  autoAcceptKnown: ruled('autoAcceptKnown').default(DEFAULT_SETTINGS.autoAcceptKnown),
+  autoResume: ruled('autoResume').default(DEFAULT_SETTINGS.autoResume),
+} satisfies Record<SettingKey, z.ZodType>;
+
+/** Every setting, in the order `ferry settings` lists them. */
+export const SETTING_KEYS: readonly SettingKey[] = Object.freeze(
+  Object.keys(settingsShape) as SettingKey[],
+);
+
+const settingsSchema = z.object(settingsShape);
 
 const documentSchema = z.object({
   version: z.literal(VERSION),
-  settings: settingsSchema.default({ mdns: true }),
+  settings: settingsSchema.default(defaultSettings),
   knownPeers: z.record(z.string().regex(HEX_KEY), peerSchema).default({}),
 });
 
@@ -167,21 +299,18 @@ export class FerryConfig {
     this.updateSettings({ deviceName: name });
   }
 
-  /** Change settings; a key given as undefined goes back to its default. */
+  /**
+   * Change settings and write the file once; a key given as undefined goes
+   * back to its default (or unset). RangeError naming the key when a value
+   * is invalid (nothing is written then).
+   */
   updateSettings(patch: Partial<Settings>): void {
-    const deviceName =
-      patch.deviceName === undefined ? undefined : checkName(patch.deviceName, 'deviceName');
-    if (patch.mdns !== undefined && typeof patch.mdns !== 'boolean') {
-      throw new TypeError('mdns must be a boolean');
+    const checked: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(patch)) {
+      checked[key] = value === undefined ? undefined : checkSetting(key, value);
     }
-    if (patch.mdnsInterface !== undefined && !isIPv4(patch.mdnsInterface)) {
-      throw new RangeError(
-        `mdnsInterface: ${JSON.stringify(patch.mdnsInterface)} is not an IPv4 address`,
-      );
-    }
-    const checked = Object.hasOwn(patch, 'deviceName') ? { ...patch, deviceName } : patch;
     this.#mutate((doc) => {
-      doc.settings = withoutUndefined({ ...doc.settings, ...checked });
+      doc.settings = withoutUndefined({ ...doc.settings, ...checked }) as Settings;
     });
   }
 
@@ -340,7 +469,26 @@ function checkName(raw: string, param: string): string {
 }
 
 function defaultDocument(): ConfigDocument {
-  return { version: VERSION, settings: { mdns: true }, knownPeers: {} };
+  return { version: VERSION, settings: defaultSettings(), knownPeers: {} };
+}
+
+function defaultSettings(): Settings {
+  return { ...DEFAULT_SETTINGS, relays: [] };
+}
+
+/** A valid value for `key` (a typed device name trimmed); RangeError naming the key otherwise. */
+function checkSetting(key: string, value: unknown): unknown {
+  if (key === 'deviceName') return checkName(value as string, 'deviceName');
+  if (key === 'mdnsInterface') {
+    if (typeof value === 'string' && isIPv4(value)) return value;
+    throw new RangeError(`mdnsInterface: ${JSON.stringify(value)} is not an IPv4 address`);
+  }
+  const rule: SettingRule | undefined = Object.hasOwn(RULES, key)
+    ? RULES[key as keyof typeof RULES]
+    : undefined;
+  if (!rule) throw new RangeError(`${key}: not a setting`);
+  if (!rule.test(value)) throw new RangeError(`${key}: ${rule.message}`);
+  return Array.isArray(value) ? [...value] : value;
 }
 
 function peerIn(doc: ConfigDocument, fingerprint: string): KnownPeer | undefined {

@@ -7,7 +7,12 @@ import {
   generateIdentity,
   shortFingerprint,
 } from '../../src/engine/crypto/identity.js';
-import { cleanDeviceName, FerryConfig } from '../../src/store/config.js';
+import {
+  cleanDeviceName,
+  DEFAULT_SETTINGS,
+  FerryConfig,
+  SETTING_KEYS,
+} from '../../src/store/config.js';
 
 const dirs: string[] = [];
 async function dir() {
@@ -37,7 +42,7 @@ describe('FerryConfig', () => {
     const d = join(await dir(), 'nested', 'ferry');
     const { config, warnings } = open(d);
     expect(config.path).toBe(join(d, 'config.json'));
-    expect(config.settings).toEqual({ mdns: true });
+    expect(config.settings).toEqual(DEFAULT_SETTINGS);
     expect(config.knownPeers()).toEqual([]);
     expect(config.deviceName).toBe(cleanDeviceName(hostname()) || 'ferry');
     expect(warnings).toEqual([]);
@@ -45,7 +50,7 @@ describe('FerryConfig', () => {
     expect((await stat(config.path)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(config.path, 'utf8'))).toEqual({
       version: 1,
-      settings: { mdns: true },
+      settings: { ...DEFAULT_SETTINGS },
       knownPeers: {},
     });
   });
@@ -71,6 +76,7 @@ describe('FerryConfig', () => {
       new RangeError('mdnsInterface: "eth0" is not an IPv4 address'),
     );
     const expected = {
+      ...DEFAULT_SETTINGS,
       deviceName: `${'é'.repeat(31)}x`,
       mdns: false,
       mdnsInterface: '192.168.1.20',
@@ -79,7 +85,11 @@ describe('FerryConfig', () => {
     expect(open(d).config.settings).toEqual(expected);
 
     config.updateSettings({ deviceName: undefined, mdns: undefined });
-    expect(open(d).config.settings).toStrictEqual({ mdns: true, mdnsInterface: '192.168.1.20' });
+    expect(open(d).config.settings).toStrictEqual({
+      ...DEFAULT_SETTINGS,
+      relays: [],
+      mdnsInterface: '192.168.1.20',
+    });
     expect(config.deviceName).toBe(cleanDeviceName(hostname()) || 'ferry');
   });
 
@@ -188,6 +198,167 @@ describe('FerryConfig', () => {
   });
 });
 
+describe('FerryConfig settings (issue 5)', () => {
+  const KiB = 1024;
+  const MiB = 1024 * KiB;
+
+  it('has a default for every required setting', async () => {
+    const { config } = open(await dir());
+    expect(config.settings).toStrictEqual({
+      relays: [],
+      maxConcurrent: 3,
+      chunkSize: MiB,
+      windowMemory: 16 * MiB,
+      rateLimit: null,
+      perTransferRateLimit: null,
+      mdns: true,
+      autoAcceptKnown: false,
+      autoResume: 'always',
+    });
+    expect(SETTING_KEYS).toEqual([
+      'deviceName',
+      'downloadDir',
+      'relays',
+      'maxConcurrent',
+      'chunkSize',
+      'windowMemory',
+      'rateLimit',
+      'perTransferRateLimit',
+      'mdns',
+      'mdnsInterface',
+      'autoAcceptKnown',
+      'autoResume',
+    ]);
+  });
+
+  it('loads a file from before issue 5 with defaults for the new settings, keeping pins', async () => {
+    const d = await dir();
+    const { config: first } = open(d);
+    const pin = first.pin({ publicKey: key(), deviceName: 'old', by: 'code' }).peer;
+    const old = {
+      version: 1,
+      settings: { deviceName: 'desk', mdns: false, mdnsInterface: '10.0.0.2' },
+      knownPeers: { [pin.fingerprint]: pin },
+    };
+    await writeFile(first.path, JSON.stringify(old));
+    const { config, warnings } = open(d);
+    expect(warnings).toEqual([]);
+    expect(config.settings).toStrictEqual({
+      ...DEFAULT_SETTINGS,
+      relays: [],
+      deviceName: 'desk',
+      mdns: false,
+      mdnsInterface: '10.0.0.2',
+    });
+    expect(config.knownPeers()).toStrictEqual([pin]);
+    expect(await readdir(d)).toEqual(['config.json']);
+  });
+
+  it('round-trips every setting across a re-open', async () => {
+    const d = await dir();
+    const { config } = open(d);
+    const changed = {
+      deviceName: 'desk',
+      downloadDir: '/srv/inbox',
+      relays: ['relay.example.org:9009', 'quic://[::1]:9010'],
+      maxConcurrent: 32,
+      chunkSize: 64 * KiB,
+      windowMemory: 1024 * MiB,
+      rateLimit: 10 * MiB,
+      perTransferRateLimit: 1024,
+      mdns: false,
+      mdnsInterface: '192.168.1.20',
+      autoAcceptKnown: true,
+      autoResume: 'never',
+    } as const;
+    config.updateSettings(changed);
+    expect(config.settings).toStrictEqual(changed);
+    expect(open(d).config.settings).toStrictEqual(changed);
+
+    config.updateSettings({ downloadDir: undefined, relays: undefined, chunkSize: undefined });
+    const again = open(d).config.settings;
+    expect(again.downloadDir).toBeUndefined();
+    expect(Object.hasOwn(again, 'downloadDir')).toBe(false);
+    expect(again.relays).toEqual([]);
+    expect(again.chunkSize).toBe(MiB);
+    expect(again.maxConcurrent).toBe(32);
+  });
+
+  it('refuses invalid values with a RangeError naming the setting', async () => {
+    const { config } = open(await dir());
+    const cases: [Record<string, unknown>, string][] = [
+      [{ chunkSize: 3 * MiB }, 'chunkSize: must be a power of two between 64 KiB and 16 MiB'],
+      [{ chunkSize: 32 * KiB }, 'chunkSize: must be a power of two between 64 KiB and 16 MiB'],
+      [{ chunkSize: 32 * MiB }, 'chunkSize: must be a power of two between 64 KiB and 16 MiB'],
+      [{ maxConcurrent: 0 }, 'maxConcurrent: must be a whole number from 1 to 32'],
+      [{ maxConcurrent: 33 }, 'maxConcurrent: must be a whole number from 1 to 32'],
+      [{ maxConcurrent: 2.5 }, 'maxConcurrent: must be a whole number from 1 to 32'],
+      [
+        { windowMemory: MiB - 1 },
+        'windowMemory: must be a whole number of bytes between 1 MiB and 1 GiB',
+      ],
+      [
+        { windowMemory: 1024 * MiB + 1 },
+        'windowMemory: must be a whole number of bytes between 1 MiB and 1 GiB',
+      ],
+      [{ rateLimit: 1023 }, 'rateLimit: must be null or at least 1024 bytes per second'],
+      [
+        { perTransferRateLimit: -1 },
+        'perTransferRateLimit: must be null or at least 1024 bytes per second',
+      ],
+      [{ downloadDir: 'relative/dir' }, 'downloadDir: must be an absolute path'],
+      [
+        { relays: ['ok:1', ''] },
+        'relays: must be a list of relay addresses, each 1 to 300 characters',
+      ],
+      [
+        { relays: ['x'.repeat(301)] },
+        'relays: must be a list of relay addresses, each 1 to 300 characters',
+      ],
+      [{ mdns: 'yes' }, 'mdns: must be true or false'],
+      [{ autoAcceptKnown: 1 }, 'autoAcceptKnown: must be true or false'],
+      [{ autoResume: 'sometimes' }, 'autoResume: must be one of always, ask, never'],
+      [{ colour: 'blue' }, 'colour: not a setting'],
+    ];
+    for (const [patch, message] of cases) {
+      expect(() => config.updateSettings(patch as never)).toThrow(new RangeError(message));
+    }
+    expect(config.settings).toEqual(DEFAULT_SETTINGS);
+  });
+
+  it('writes nothing when one value of a patch is invalid', async () => {
+    const d = await dir();
+    const { config } = open(d);
+    const before = await readFile(config.path, 'utf8');
+    expect(() => config.updateSettings({ maxConcurrent: 5, chunkSize: 1000 })).toThrow(
+      /^chunkSize: /,
+    );
+    expect(await readFile(config.path, 'utf8')).toBe(before);
+    expect(open(d).config.settings.maxConcurrent).toBe(3);
+  });
+
+  it("does not share the caller's relay list", async () => {
+    const { config } = open(await dir());
+    const relays = ['a:1'];
+    config.updateSettings({ relays });
+    relays.push('b:2');
+    expect(config.settings.relays).toEqual(['a:1']);
+  });
+
+  it('moves a file with an out-of-range setting aside, naming the field', async () => {
+    const d = await dir();
+    const bytes = JSON.stringify({ version: 1, settings: { chunkSize: 1000 }, knownPeers: {} });
+    await writeFile(join(d, 'config.json'), bytes);
+    const { config, warnings } = open(d);
+    expect(config.settings).toEqual(DEFAULT_SETTINGS);
+    expect(warnings).toEqual([
+      expect.stringContaining(
+        '(settings.chunkSize: must be a power of two between 64 KiB and 16 MiB)',
+      ),
+    ]);
+  });
+});
+
 describe('FerryConfig with a bad file', () => {
   const now = () => new Date('2025-01-02T03:04:05.678Z');
   const moved = 'config.json.corrupt-2025-01-02T03-04-05-678Z';
@@ -195,7 +366,7 @@ describe('FerryConfig with a bad file', () => {
   async function expectMovedAside(d: string, bytes: string, problem: RegExp) {
     await writeFile(join(d, 'config.json'), bytes, { mode: 0o600 });
     const { config, warnings } = open(d, { now });
-    expect(config.settings).toEqual({ mdns: true });
+    expect(config.settings).toEqual(DEFAULT_SETTINGS);
     expect(config.knownPeers()).toEqual([]);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(problem);
