@@ -14,7 +14,12 @@ import { resolve } from 'node:path';
 import { shortFingerprint } from '../engine/crypto/identity.js';
 import { toFerryError } from '../engine/errors.js';
 import type { Throttle } from '../engine/queue/bandwidth.js';
-import { type Decision, type OfferInfo, startReceive } from '../engine/transfer/receiver.js';
+import {
+  type Decision,
+  type OfferInfo,
+  type ReceiveTransfer,
+  startReceive,
+} from '../engine/transfer/receiver.js';
 import type { Link } from '../engine/transport/link.js';
 import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
 import { FerryConfig } from '../store/config.js';
@@ -87,6 +92,7 @@ export async function listenCommand(
   const sessions = openSessions(opts, out);
   const throttle = throttleFor(opts.limit);
   const running = new Set<Promise<void>>();
+  const active: Context['active'] = new Map();
   listener.handler = (link) => {
     const job = receiveOne(link, {
       opts,
@@ -98,6 +104,7 @@ export async function listenCommand(
       configDir,
       sessions,
       throttle,
+      active,
     });
     running.add(job);
     void job.finally(() => running.delete(job));
@@ -126,6 +133,8 @@ interface Context {
   readonly targetDir: string;
   readonly configDir: string;
   readonly sessions: SessionRegistry;
+  /** Transfers in progress by transfer id (a reconnecting sender supersedes its older one). */
+  readonly active: Map<string, { transfer: ReceiveTransfer; superseded: AbortController }>;
   /** One bucket shared by every incoming transfer (`--limit`). */
   readonly throttle: Throttle | undefined;
 }
@@ -134,10 +143,13 @@ interface Context {
 async function receiveOne(link: Link, ctx: Context): Promise<void> {
   const { out, config } = ctx;
   let firstContact = false;
+  let transferId: string | null = null;
+  // Set before this transfer yields to a newer one, so its session stays resumable.
+  const superseded = new AbortController();
   try {
     const stream = await link.acceptStream();
     if (!stream) return;
-    const t = startReceive({
+    const t: ReceiveTransfer = startReceive({
       stream,
       identity: ctx.identity,
       targetDir: ctx.targetDir,
@@ -146,6 +158,18 @@ async function receiveOne(link: Link, ctx: Context): Promise<void> {
       ...(ctx.throttle ? { throttle: ctx.throttle } : {}),
       ...checkpointInterval(),
       decide: async (offer) => {
+        transferId = offer.transferId;
+        // A sender that reconnects (it restarted, or its link died unnoticed)
+        // meets its own older connection here: end that one first, so two
+        // transfers never write the same partial file.
+        const older = ctx.active.get(offer.transferId);
+        ctx.active.set(offer.transferId, { transfer: t, superseded });
+        if (older) {
+          out.say('the sender reconnected: closing its earlier connection first');
+          older.superseded.abort();
+          older.transfer.cancel('the sender reconnected');
+          await older.transfer.settled;
+        }
         const d = await decideIncoming(offer, ctx);
         firstContact = d.accept && !config.knownPeer(offer.peer.fingerprint);
         return d;
@@ -164,7 +188,7 @@ async function receiveOne(link: Link, ctx: Context): Promise<void> {
       ctx.sessions,
       t,
       { direction: 'receive', via: 'lan', paths: [ctx.targetDir], targetDir: ctx.targetDir },
-      ctx.signal,
+      AbortSignal.any([ctx.signal, superseded.signal]),
     );
     const onAbort = () => t.cancel('receiver stopped listening');
     ctx.signal.addEventListener('abort', onAbort, { once: true });
@@ -189,6 +213,9 @@ async function receiveOne(link: Link, ctx: Context): Promise<void> {
   } catch (err) {
     out.say(`incoming connection failed: ${(err as Error).message}`);
   } finally {
+    if (transferId && ctx.active.get(transferId)?.superseded === superseded) {
+      ctx.active.delete(transferId);
+    }
     await link.close().catch(() => undefined);
   }
 }
