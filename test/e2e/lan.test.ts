@@ -196,7 +196,7 @@ describe.skipIf(!onlyLoopback)('on the LAN, without a relay', () => {
 });
 
 describe.skipIf(!onlyLoopback)('resuming a direct LAN send', () => {
-  it('the listener is killed -9 mid-way; after a restart, the same send --to resumes and verifies', async () => {
+  it('the listener is killed -9 mid-way and the same send --to resumes; then the sender is killed and ferry resume <id> finishes', async () => {
     // a and b know each other from the first test of this file.
     const big = join(dir, 'big.bin');
     await writeFile(big, randomBytes(64 * 1024 * 1024));
@@ -233,7 +233,87 @@ describe.skipIf(!onlyLoopback)('resuming a direct LAN send', () => {
     expect(started['resumed_bytes']).toBeGreaterThanOrEqual(8 * 1024 * 1024);
     await l2.waitFor((x) => x['type'] === 'completed', 20_000);
     expect(await sha(join(out, 'big.bin'))).toBe(await sha(big));
+
+    // Now the sender side dies mid-way; `ferry resume <id>` on it finishes, the listener stays up.
+    const big2 = join(dir, 'big2.bin');
+    await writeFile(big2, randomBytes(64 * 1024 * 1024));
+    const seenBefore = l2.lines.length;
+    // Limited, so it cannot finish before it is killed on a fast loopback.
+    const s3 = run([
+      'send',
+      big2,
+      '--to',
+      'bob-desktop',
+      '--limit',
+      '16M',
+      '--json',
+      '--config-dir',
+      cfg('a'),
+    ]);
+    // Lines of this transfer only: the listener already printed progress of the first one.
+    await l2.waitFor(
+      (x) =>
+        l2.lines.indexOf(x) >= seenBefore &&
+        x['type'] === 'progress' &&
+        Number(x['bytes']) >= 8 * 1024 * 1024,
+      30_000,
+    );
+    s3.proc.kill('SIGKILL');
+    await s3.exit;
+    const listed = await json(['sessions', '--config-dir', cfg('a')]);
+    const rec = (listed.at(-1)!['sessions'] as { id: string; files: { path: string }[] }[]).find(
+      (x) => x.files[0]?.path === 'big2.bin',
+    )!;
+    const s4 = run(['resume', rec.id.slice(0, 8), '--json', '--config-dir', cfg('a')]);
+    expect(await s4.exit, s4.stderr).toBe(0);
+    const resumed = await l2.waitFor(
+      (x) =>
+        x['type'] === 'started' && x['transfer_id'] === rec.id && Number(x['resumed_bytes']) > 0,
+      30_000,
+    );
+    expect(resumed['resumed_bytes']).toBeGreaterThan(0);
+    await l2.waitFor(
+      (x) =>
+        x['type'] === 'completed' && (x['files'] as { path: string }[])[0]?.path === 'big2.bin',
+      30_000,
+    );
+    expect(await sha(join(out, 'big2.bin'))).toBe(await sha(big2));
     l2.proc.kill('SIGINT');
     await l2.exit;
+  }, 180_000);
+});
+
+describe.skipIf(!onlyLoopback)('resuming a code session on the LAN', () => {
+  it('both sides killed -9; ferry resume <id> on each finds the other by mDNS, no code, no relay', async () => {
+    const big = join(dir, 'big3.bin');
+    await writeFile(big, randomBytes(64 * 1024 * 1024));
+    const out = join(dir, 'out-code-resume');
+    await mkdir(out);
+    const code = '88-apple-river-stone';
+    const slow = { ...noRelay, FERRY_CHECKPOINT_MS: '200' };
+    const s = ferry(['send', big, '--code', code, '--json', '--config-dir', cfg('code-s')], slow);
+    alive.push(s);
+    await s.waitFor((x) => x['type'] === 'code');
+    const r = ferry(
+      ['receive', code, '--yes', '--dir', out, '--json', '--config-dir', cfg('code-r')],
+      slow,
+    );
+    alive.push(r);
+    await killWhenCheckpointed(r, cfg('code-r'), 8 * 1024 * 1024);
+    s.proc.kill('SIGKILL');
+    await s.exit;
+    const listed = await json(['sessions', '--config-dir', cfg('code-r')]);
+    const rec = (listed.at(-1)!['sessions'] as { id: string; files: { path: string }[] }[]).find(
+      (x) => x.files[0]?.path === 'big3.bin',
+    )!;
+    const s2 = run(['resume', rec.id, '--json', '--config-dir', cfg('code-s')]);
+    const r2 = run(['resume', rec.id, '--json', '--config-dir', cfg('code-r')]);
+    expect(await r2.exit, r2.stderr).toBe(0);
+    expect(await s2.exit, s2.stderr).toBe(0);
+    expect(r2.lines.find((x) => x['type'] === 'connected')).toMatchObject({ path: 'direct' });
+    expect(Number(r2.lines.find((x) => x['type'] === 'started')!['resumed_bytes'])).toBeGreaterThan(
+      0,
+    );
+    expect(await sha(join(out, 'big3.bin'))).toBe(await sha(big));
   }, 120_000);
 });

@@ -101,6 +101,29 @@ describe('resuming a code session after both sides restarted', () => {
     expect(again.stderr).toMatch(/already done/);
   }, 120_000);
 
+  it('kill -9 of the sender only: the receiver stops with an error; ferry resume on both finishes it', async () => {
+    const s = join(dir, 'cfg-s3');
+    const r = join(dir, 'cfg-r3');
+    const out = join(dir, 'out3');
+    await mkdir(out);
+    const code = '4444-apple-river-stone';
+    const snd = run(['send', file, '--code', code, '--json', '--config-dir', s]);
+    await snd.waitFor((x) => x['type'] === 'code');
+    const rcv = run(['receive', code, '--yes', '--dir', out, '--json', '--config-dir', r]);
+    await rcv.waitFor((x) => x['type'] === 'progress' && Number(x['bytes']) >= 4 * MiB);
+    snd.proc.kill('SIGKILL');
+    expect(await rcv.exit).toBe(1);
+    expect(rcv.lines.at(-1)).toMatchObject({ type: 'error' });
+    const [rs] = await sessions(r);
+    expect(rs).toMatchObject({ state: 'paused' }); // a network failure stays resumable
+    const id = String(rs!['id']);
+    const snd2 = run(['resume', id, '--json', '--config-dir', s]);
+    const rcv2 = run(['resume', id, '--json', '--config-dir', r]);
+    expect(await rcv2.exit, rcv2.stderr).toBe(0);
+    expect(await snd2.exit, snd2.stderr).toBe(0);
+    expect(await sha(join(out, 'movie.bin'))).toBe(await sha(file));
+  }, 120_000);
+
   it('cancel removes a receive session’s partial file and checkpoint; unknown ids are usage errors', async () => {
     const s = join(dir, 'cfg-s2');
     const r = join(dir, 'cfg-r2');
