@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FerryError } from '../engine/errors.js';
-import { TokenBucket } from '../engine/queue/bandwidth.js';
+import { combine, type Throttle, TokenBucket } from '../engine/queue/bandwidth.js';
 import { parseRelayAddress, type RelayEndpoint } from './relay-client.js';
 
 /** Global options every command accepts. */
@@ -34,9 +34,22 @@ export function resolveConfigDir(opt: string | undefined, env = process.env): st
   return join(env['XDG_CONFIG_HOME'] ?? join(homedir(), '.config'), 'ferry-nodejs');
 }
 
-/** Relays from `--relay` (repeatable) or FERRY_RELAY (comma-separated). */
-export function resolveRelays(opt: string[] | undefined, env = process.env): RelayEndpoint[] {
-  const list = opt && opt.length > 0 ? opt : (env['FERRY_RELAY'] ?? '').split(',').filter(Boolean);
+/**
+ * Relays from `--relay` (repeatable), else FERRY_RELAY (comma-separated; set
+ * but empty means none), else the `relays` setting.
+ */
+export function resolveRelays(
+  opt: string[] | undefined,
+  env = process.env,
+  fromSettings: readonly string[] = [],
+): RelayEndpoint[] {
+  const fromEnv = env['FERRY_RELAY'];
+  const list =
+    opt && opt.length > 0
+      ? opt
+      : fromEnv !== undefined
+        ? fromEnv.split(',').filter(Boolean)
+        : [...fromSettings];
   return list.map((s) => parseRelayAddress(s));
 }
 
@@ -102,8 +115,21 @@ export function parseRate(input: string, what = '--limit'): number | null {
   return bps;
 }
 
-/** A token bucket for `--limit`, or undefined when unlimited. */
-export function throttleFor(limit: string | undefined): TokenBucket | undefined {
-  const bps = limit === undefined ? null : parseRate(limit);
-  return bps === null ? undefined : new TokenBucket({ rateBps: bps });
+/**
+ * The bandwidth limit of a command: `--limit` if given, else the settings'
+ * per-transfer and global limits together; undefined when unlimited.
+ */
+export function throttleFor(
+  limit: string | undefined,
+  settings?: { rateLimit: number | null; perTransferRateLimit: number | null },
+): Throttle | undefined {
+  if (limit !== undefined) {
+    const bps = parseRate(limit);
+    return bps === null ? undefined : new TokenBucket({ rateBps: bps });
+  }
+  const rates = [settings?.perTransferRateLimit, settings?.rateLimit].filter(
+    (r): r is number => typeof r === 'number',
+  );
+  if (rates.length === 0) return undefined;
+  return combine(...rates.map((rateBps) => new TokenBucket({ rateBps })));
 }

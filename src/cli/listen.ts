@@ -56,7 +56,7 @@ export async function listenCommand(
   }
   const configDir = resolveConfigDir(opts.configDir);
   const config = FerryConfig.open(configDir, { onWarning: (m) => out.say(`warning: ${m}`) });
-  const targetDir = resolve(opts.dir ?? '.');
+  const targetDir = resolve(opts.dir ?? config.settings.downloadDir ?? '.');
   const identity = await loadOrCreateIdentity(configDir);
   const settings = lanSettings(opts, config);
   const lan = await startLan(settings, identity, config, out, true);
@@ -90,7 +90,7 @@ export async function listenCommand(
   }
 
   const sessions = openSessions(opts, out);
-  const throttle = throttleFor(opts.limit);
+  const throttle = throttleFor(opts.limit, config.settings);
   const running = new Set<Promise<void>>();
   const active: Context['active'] = new Map();
   listener.handler = (link) => {
@@ -155,6 +155,7 @@ async function receiveOne(link: Link, ctx: Context): Promise<void> {
       targetDir: ctx.targetDir,
       store: new CheckpointFileStore(ctx.configDir),
       deviceName: config.deviceName,
+      memoryBudget: config.settings.windowMemory,
       ...(ctx.throttle ? { throttle: ctx.throttle } : {}),
       ...checkpointInterval(),
       decide: async (offer) => {
@@ -261,7 +262,7 @@ async function decideIncoming(offer: OfferInfo, ctx: Context): Promise<Decision>
     );
     return yes ? { accept: true } : { accept: false, reason: 'the receiver declined' };
   }
-  if (known.autoAccept || opts.yes) {
+  if (known.autoAccept || opts.yes || config.settings.autoAcceptKnown) {
     out.say(`accepted (known peer ${displayName(known.nickname)})`);
     return { accept: true };
   }

@@ -86,12 +86,12 @@ export async function receiveByRendezvous(
   signal: AbortSignal,
 ): Promise<number> {
   const configDir = resolveConfigDir(opts.configDir);
-  const relays = resolveRelays(opts.relay);
-  const direct = opts.direct ? parseHostPort(opts.direct, '--direct') : undefined;
   const config = FerryConfig.open(configDir, { onWarning: (m) => out.say(`warning: ${m}`) });
+  const relays = resolveRelays(opts.relay, process.env, config.settings.relays);
+  const direct = opts.direct ? parseHostPort(opts.direct, '--direct') : undefined;
   const lanOpts = lanSettings(opts, config);
   requirePath(relays, direct ?? (lanOpts.enabled ? 'lan' : undefined));
-  const targetDir = resolve(opts.dir ?? '.');
+  const targetDir = resolve(opts.dir ?? config.settings.downloadDir ?? '.');
   if (!opts.yes && !rv.resumeTransferId && !process.stdin.isTTY) {
     throw new UsageError('no terminal to ask whether to accept: pass --yes to accept the offer');
   }
@@ -113,7 +113,7 @@ export async function receiveByRendezvous(
   out.connected(conn.link.info);
 
   const sessions = openSessions(opts, out);
-  const throttle = throttleFor(opts.limit);
+  const throttle = throttleFor(opts.limit, config.settings);
   const t = startReceive({
     stream: conn.stream,
     identity,
@@ -122,6 +122,7 @@ export async function receiveByRendezvous(
     password: rv.password,
     context: room,
     deviceName: config.deviceName,
+    memoryBudget: config.settings.windowMemory,
     ...(rv.expectedPeer ? { expectedPeer: rv.expectedPeer } : {}),
     ...(throttle ? { throttle } : {}),
     decide: (offer) => {

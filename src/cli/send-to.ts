@@ -83,7 +83,7 @@ export async function sendToPeer(
       out.line({ type: 'skipped', paths: skipped });
       out.say(`not sending ${skipped.length} item(s) that are not regular files`);
     }
-    const throttle = throttleFor(opts.limit);
+    const throttle = throttleFor(opts.limit, config.settings);
     const link = await dialDevice(peer, identity, expectedPeer, signal);
     const sessions = openSessions(opts, out);
     out.connected(link.info);
@@ -95,6 +95,8 @@ export async function sendToPeer(
         paths,
         expectedPeer,
         deviceName: config.deviceName,
+        chunkSize: config.settings.chunkSize,
+        memoryBudget: config.settings.windowMemory,
         ...(throttle ? { throttle } : {}),
         transferId: lanTransferId(
           identity.publicKey,

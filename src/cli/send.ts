@@ -100,9 +100,9 @@ export async function sendByRendezvous(
   signal: AbortSignal,
 ): Promise<number> {
   const configDir = resolveConfigDir(opts.configDir);
-  const relays = resolveRelays(opts.relay);
-  const direct = opts.direct ? parseHostPort(opts.direct, '--direct') : undefined;
   const config = FerryConfig.open(configDir, { onWarning: (m) => out.say(`warning: ${m}`) });
+  const relays = resolveRelays(opts.relay, process.env, config.settings.relays);
+  const direct = opts.direct ? parseHostPort(opts.direct, '--direct') : undefined;
   const lanOpts = lanSettings(opts, config);
   requirePath(relays, direct ?? (lanOpts.enabled ? 'lan' : undefined));
   const { files, skipped } = await walkSources(paths);
@@ -110,7 +110,7 @@ export async function sendByRendezvous(
   const total = files.reduce((s, f) => s + f.size, 0);
   const sessions = openSessions(opts, out);
   // One bucket for the whole command: a re-connected attempt shares the limit.
-  const throttle = throttleFor(opts.limit);
+  const throttle = throttleFor(opts.limit, config.settings);
 
   // Bind first: a port in use should fail before a code is handed out.
   const lan = await startLan(lanOpts, identity, config, out, false);
@@ -180,6 +180,8 @@ export async function sendByRendezvous(
         context: rv.room,
         transferId: rv.transferId,
         deviceName: config.deviceName,
+        chunkSize: config.settings.chunkSize,
+        memoryBudget: config.settings.windowMemory,
         ...(rv.expectedPeer ? { expectedPeer: rv.expectedPeer } : {}),
         ...(throttle ? { throttle } : {}),
       });

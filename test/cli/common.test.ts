@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseRate, throttleFor } from '../../src/cli/common.js';
+import { TokenBucket } from '../../src/engine/queue/bandwidth.js';
 
 describe('parseRate (--limit)', () => {
   it('reads bytes per second with binary suffixes and optional B, iB, /s', () => {
@@ -18,9 +19,17 @@ describe('parseRate (--limit)', () => {
     expect(() => parseRate('100')).toThrow(/at least 1k/);
   });
 
-  it('throttleFor gives a bucket at that rate, or none', () => {
+  it('throttleFor: --limit wins, else the settings, else none', () => {
+    const none = { rateLimit: null, perTransferRateLimit: null };
     expect(throttleFor(undefined)).toBeUndefined();
-    expect(throttleFor('off')).toBeUndefined();
-    expect(throttleFor('1M')?.rateBps).toBe(1024 * 1024);
+    expect(throttleFor(undefined, none)).toBeUndefined();
+    expect(throttleFor('off', { rateLimit: 4096, perTransferRateLimit: null })).toBeUndefined();
+    expect((throttleFor('1M', none) as TokenBucket).rateBps).toBe(1024 * 1024);
+    expect(throttleFor(undefined, { rateLimit: 4096, perTransferRateLimit: null })).toBeInstanceOf(
+      TokenBucket,
+    );
+    const both = throttleFor(undefined, { rateLimit: 8192, perTransferRateLimit: 4096 });
+    expect(both).toBeDefined();
+    expect(both).not.toBeInstanceOf(TokenBucket); // combined: per-transfer cap and global limit
   });
 });

@@ -90,6 +90,21 @@ describe.skipIf(!onlyLoopback)('on the LAN, without a relay', () => {
     });
   }, 60_000);
 
+  it('settings apply: a receive without --dir lands in the download dir setting', async () => {
+    const inbox = join(dir, 'inbox');
+    await mkdir(inbox);
+    const cfgR = cfg('settings-r');
+    const set = await json(['settings', 'download-dir', inbox, '--config-dir', cfgR]);
+    expect(set.at(-1)).toMatchObject({ type: 'setting', key: 'downloadDir', value: inbox });
+    const code = '78-apple-river-stone';
+    const s = run(['send', file, '--code', code, '--json', '--config-dir', cfg('settings-s')]);
+    await s.waitFor((l) => l['type'] === 'code');
+    const r = run(['receive', code, '--yes', '--json', '--config-dir', cfgR]);
+    expect(await r.exit, r.stderr).toBe(0);
+    expect(await s.exit, s.stderr).toBe(0);
+    expect(await sha(join(inbox, 'photo.bin'))).toBe(await sha(file));
+  }, 60_000);
+
   it('receive --listen takes send --to <name> from a known peer, then a new device without a terminal is refused', async () => {
     const out = join(dir, 'out-listen');
     const l = await listen('b', out);
