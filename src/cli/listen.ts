@@ -41,6 +41,9 @@ import { checkpointInterval, describeOffer, type ReceiveCommandOptions } from '.
 import { onProven } from './send.js';
 import { openSessions, trackSession } from './sessions.js';
 
+/** Incoming connections handled at once by `--listen`. */
+const MAX_INCOMING = 8;
+
 /** Run `ferry receive --listen`; resolves with the exit code when interrupted. */
 export async function listenCommand(
   opts: ReceiveCommandOptions,
@@ -94,6 +97,13 @@ export async function listenCommand(
   const running = new Set<Promise<void>>();
   const active: Context['active'] = new Map();
   listener.handler = (link) => {
+    // Anyone on the LAN can connect; each connection costs a PQ handshake
+    // and a prompt. Past a handful at once, newcomers are turned away.
+    if (running.size >= MAX_INCOMING) {
+      out.say(`turned away a connection: ${MAX_INCOMING} transfers are already in progress`);
+      link.close().catch(() => undefined);
+      return;
+    }
     const job = receiveOne(link, {
       opts,
       out,
