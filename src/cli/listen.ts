@@ -43,6 +43,8 @@ import { openSessions, trackSession } from './sessions.js';
 
 /** Incoming connections handled at once by `--listen`. */
 const MAX_INCOMING = 8;
+/** How long a new connection may take to open its transfer stream. */
+const STREAM_WAIT_MS = 10_000;
 
 /** Run `ferry receive --listen`; resolves with the exit code when interrupted. */
 export async function listenCommand(
@@ -157,7 +159,14 @@ async function receiveOne(link: Link, ctx: Context): Promise<void> {
   // Set before this transfer yields to a newer one, so its session stays resumable.
   const superseded = new AbortController();
   try {
-    const stream = await link.acceptStream();
+    // A connection that opens no stream must not hold a slot for long.
+    let timer: NodeJS.Timeout | undefined;
+    const stream = await Promise.race([
+      link.acceptStream(),
+      new Promise<null>((r) => {
+        timer = setTimeout(() => r(null), STREAM_WAIT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
     if (!stream) return;
     const t: ReceiveTransfer = startReceive({
       stream,

@@ -10,6 +10,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateIdentity } from '../../src/engine/crypto/identity.js';
+import type { Link } from '../../src/engine/transport/link.js';
+import { dialTcp } from '../../src/engine/transport/tcp-link.js';
 import { type FerryProcess, ferry, killWhenCheckpointed, onlyLoopback } from './cli-process.js';
 
 let dir: string;
@@ -331,4 +334,27 @@ describe.skipIf(!onlyLoopback)('resuming a code session on the LAN', () => {
     );
     expect(await sha(join(out, 'big3.bin'))).toBe(await sha(big));
   }, 120_000);
+});
+
+describe.skipIf(!onlyLoopback)('a listener under a connection flood', () => {
+  it('holds at most 8 connections, turns the 9th away, and drops ones that open no stream', async () => {
+    const l = await listen('flood', join(dir, 'out-flood'));
+    const port = Number(l.lines.find((x) => x['type'] === 'listening')!['tcp_port']);
+    const closed = (link: Link, ms: number) =>
+      Promise.race([
+        link.acceptStream().then((s) => s === null),
+        new Promise<false>((r) => setTimeout(() => r(false), ms)),
+      ]);
+    const idle: Link[] = [];
+    for (let i = 0; i < 8; i++) {
+      idle.push((await dialTcp({ identity: generateIdentity(), host: '127.0.0.1', port })).link);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const ninth = (await dialTcp({ identity: generateIdentity(), host: '127.0.0.1', port })).link;
+    expect(await closed(ninth, 5000)).toBe(true);
+    // The idle ones are dropped after the stream wait (10 s), freeing the slots.
+    expect(await Promise.all(idle.map((x) => closed(x, 15_000)))).toEqual(Array(8).fill(true));
+    l.proc.kill('SIGINT');
+    expect(await l.exit).toBe(130);
+  }, 60_000);
 });
