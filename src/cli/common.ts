@@ -133,3 +133,19 @@ export function throttleFor(
   if (rates.length === 0) return undefined;
   return combine(...rates.map((rateBps) => new TokenBucket({ rateBps })));
 }
+
+/** Wait `ms`; rejects with the signal's reason if it aborts first. */
+export function delay(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}

@@ -46,6 +46,7 @@ export function lanSettings(
 export function interfaceAddress(
   given: string | undefined,
   interfaces = networkInterfaces(),
+  what = '--mdns-interface',
 ): string | undefined {
   if (given === undefined) return undefined;
   const all = Object.values(interfaces).flatMap((addrs) => addrs ?? []);
@@ -58,7 +59,7 @@ export function interfaceAddress(
     )
     .join(', ');
   throw new UsageError(
-    `--mdns-interface '${given}': expected the IPv4 address or the name of an interface of this machine; it has ${known || 'no IPv4 interface'}`,
+    `${what} '${given}': expected the IPv4 address or the name of an interface of this machine; it has ${known || 'no IPv4 interface'}`,
   );
 }
 

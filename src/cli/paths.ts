@@ -12,7 +12,7 @@ import { ConnectionError } from '../engine/errors.js';
 import type { ByteStream, Link } from '../engine/transport/link.js';
 import { dialQuic, listenQuic } from '../engine/transport/quic-link.js';
 import { dialTcp, listenTcp } from '../engine/transport/tcp-link.js';
-import { requirePath } from './common.js';
+import { delay, requirePath } from './common.js';
 import { dialDevice } from './lan.js';
 import { connectViaRelay, formatEndpoint, type RelayEndpoint } from './relay-client.js';
 
@@ -242,21 +242,6 @@ async function dialLanSender(
       await delay(2000, signal);
     }
   }
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 }
 
 /** The first promise to fulfil; later ones are disposed; rejects with the last error if all fail. */

@@ -3,7 +3,7 @@ import type { PeerEntry } from '../discovery/peer-table.js';
 import { fingerprint, shortFingerprint } from '../engine/crypto/identity.js';
 import { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
-import { type GlobalOptions, resolveConfigDir, UsageError } from './common.js';
+import { delay, type GlobalOptions, resolveConfigDir, UsageError } from './common.js';
 import { lanSettings, startLan } from './lan.js';
 import { displayName, ExitCode, type Reporter } from './output.js';
 
@@ -38,7 +38,7 @@ export async function peersCommand(
     if (lan) {
       // Announce ourselves too, so the others' lists show this device.
       await lan.announce();
-      await sleep(waitS * 1000, signal).catch(() => undefined);
+      await delay(waitS * 1000, signal).catch(() => undefined);
     } else {
       out.say('LAN discovery is off: showing known peers only');
     }
@@ -266,18 +266,4 @@ export async function idCommand(
   out.print(`fingerprint:  ${short}`);
   out.print(`  (full: ${fingerprint(identity.publicKey)})`);
   return ExitCode.Ok;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 }

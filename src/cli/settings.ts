@@ -5,7 +5,6 @@
  * clears an optional setting or puts one back to its default. The store
  * checks ranges; this module checks the form and maps both to UsageError.
  */
-import { isIPv4 } from 'node:net';
 import { homedir, networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import {
@@ -16,6 +15,7 @@ import {
   type Settings,
 } from '../store/config.js';
 import { type GlobalOptions, parseRate, resolveConfigDir, UsageError } from './common.js';
+import { interfaceAddress } from './lan.js';
 import { displayName, ExitCode, type Reporter } from './output.js';
 import { parseRelayAddress } from './relay-client.js';
 
@@ -137,7 +137,7 @@ export function parseSettingValue(
       return b;
     }
     case 'iface':
-      return interfaceByName(s, interfaces);
+      return interfaceAddress(s, interfaces, 'mdnsInterface') as string;
     case 'choice': {
       const choice = s.toLowerCase();
       if (choice !== 'always' && choice !== 'ask' && choice !== 'never') {
@@ -239,22 +239,4 @@ function exactSize(n: number): string {
     if (n >= scale && n % scale === 0) return `${n / scale} ${unit}`;
   }
   return `${n} B`;
-}
-
-/**
- * An IPv4 address as is, or the IPv4 address of the interface with this
- * name (the address is stored; the store keeps addresses only).
- */
-function interfaceByName(text: string, interfaces: ReturnType<typeof networkInterfaces>): string {
-  if (isIPv4(text)) return text;
-  const v4 = interfaces[text]?.find((a) => a.family === 'IPv4');
-  if (v4) return v4.address;
-  const known = Object.entries(interfaces)
-    .flatMap(([name, addrs]) =>
-      (addrs ?? []).filter((a) => a.family === 'IPv4').map((a) => `${name} (${a.address})`),
-    )
-    .join(', ');
-  throw new UsageError(
-    `mdnsInterface '${text}': expected an IPv4 address or the name of an interface; this machine has ${known || 'no IPv4 interface'}`,
-  );
 }

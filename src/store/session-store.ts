@@ -18,8 +18,10 @@
  * `resumeSecret` is a secret at rest, protected only by the file mode; it is
  * dropped as soon as a session is done or cancelled.
  */
+
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { JOB_STATES, type JobState } from '../engine/queue/scheduler.js';
 import {
   describeIssue,
   isPlainObject,
@@ -29,19 +31,8 @@ import {
   type ReportProblem,
 } from './json-document.js';
 
-/** Where a queue job stands. */
-export type SessionState =
-  | 'queued'
-  | 'waiting-for-peer'
-  | 'connecting'
-  | 'awaiting-accept'
-  | 'transferring'
-  | 'paused'
-  | 'verifying'
-  | 'retrying'
-  | 'done'
-  | 'failed'
-  | 'cancelled';
+/** Where a queue job stands: the scheduler's states. */
+export type SessionState = JobState;
 
 /** One persisted queue job. */
 export interface SessionRecord {
@@ -105,19 +96,7 @@ const VERSION = 1;
 const DEFAULT_DEBOUNCE_MS = 1000;
 const TRANSFER_ID = /^[0-9a-f]{32}$/;
 const HEX_32_BYTES = /^[0-9a-f]{64}$/;
-const STATES = [
-  'queued',
-  'waiting-for-peer',
-  'connecting',
-  'awaiting-accept',
-  'transferring',
-  'paused',
-  'verifying',
-  'retrying',
-  'done',
-  'failed',
-  'cancelled',
-] as const satisfies readonly SessionState[];
+const STATES = JOB_STATES;
 // A session in these states is never resumed, so its secret need not outlive it.
 const FINISHED: ReadonlySet<SessionState> = new Set(['done', 'cancelled']);
 

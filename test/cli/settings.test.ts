@@ -117,10 +117,14 @@ describe('parseSettingValue', () => {
     );
     expect(parseSettingValue('downloadDir', 'inbox')).toBe(resolve('inbox'));
     expect(parseSettingValue('downloadDir', '~/Downloads')).toBe(join(homedir(), 'Downloads'));
-    expect(parseSettingValue('mdnsInterface', '10.0.0.2', interfaces)).toBe('10.0.0.2');
+    expect(parseSettingValue('mdnsInterface', '192.168.1.20', interfaces)).toBe('192.168.1.20');
     expect(parseSettingValue('mdnsInterface', 'eth0', interfaces)).toBe('192.168.1.20');
+    // An address this machine does not have would fail every later command: refused now.
+    expect(() => parseSettingValue('mdnsInterface', '10.0.0.2', interfaces)).toThrow(
+      /mdnsInterface '10\.0\.0\.2'/,
+    );
     expect(() => parseSettingValue('mdnsInterface', 'wlan9', interfaces)).toThrow(
-      /this machine has eth0 \(192\.168\.1\.20\)$/,
+      /it has eth0 \(192\.168\.1\.20\)$/,
     );
     expect(parseSettingValue('deviceName', 'desk')).toBe('desk');
   });

@@ -20,19 +20,23 @@
  *   parks the job in waiting-for-peer until `peerAvailable` (or a slow timer).
  */
 
+/** Every state of a job, in lifecycle order. */
+export const JOB_STATES = [
+  'queued',
+  'waiting-for-peer',
+  'connecting',
+  'awaiting-accept',
+  'transferring',
+  'paused',
+  'verifying',
+  'retrying',
+  'done',
+  'failed',
+  'cancelled',
+] as const;
+
 /** Lifecycle of a job. */
-export type JobState =
-  | 'queued'
-  | 'waiting-for-peer'
-  | 'connecting'
-  | 'awaiting-accept'
-  | 'transferring'
-  | 'paused'
-  | 'verifying'
-  | 'retrying'
-  | 'done'
-  | 'failed'
-  | 'cancelled';
+export type JobState = (typeof JOB_STATES)[number];
 
 /** Phases a running job reports. */
 export type RunPhase = 'connecting' | 'awaiting-accept' | 'transferring' | 'verifying';
