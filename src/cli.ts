@@ -23,12 +23,16 @@ function program(): Command {
     .description(
       'Move files between machines, end-to-end encrypted (ML-KEM-1024 + X25519, CPace codes), verified and resumable.',
     )
-    .option('--config-dir <dir>', 'where identity and sessions live (env FERRY_CONFIG_DIR)')
+    .option(
+      '--config-dir <dir>',
+      'where identity, settings, known peers and sessions live (env FERRY_CONFIG_DIR)',
+    )
     .option('--no-mdns', 'do not use LAN discovery')
     .addOption(
-      new Option('--mdns-interface <addr>', 'interface address for LAN discovery').env(
-        'FERRY_MDNS_INTERFACE',
-      ),
+      new Option(
+        '--mdns-interface <addr>',
+        'IPv4 address or name of the interface for LAN discovery',
+      ).env('FERRY_MDNS_INTERFACE'),
     )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
