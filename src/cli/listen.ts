@@ -20,7 +20,7 @@ import {
   type ReceiveTransfer,
   startReceive,
 } from '../engine/transfer/receiver.js';
-import type { Link } from '../engine/transport/link.js';
+import type { ByteStream, Link } from '../engine/transport/link.js';
 import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
 import { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
@@ -43,6 +43,8 @@ import { openSessions, trackSession } from './sessions.js';
 
 /** Incoming connections handled at once by `--listen`. */
 const MAX_INCOMING = 8;
+/** Transfers one sender may run at once over one connection. */
+const MAX_STREAMS_PER_LINK = 8;
 /** How long a new connection may take to open its transfer stream. */
 const STREAM_WAIT_MS = 10_000;
 
@@ -151,23 +153,48 @@ interface Context {
   readonly throttle: Throttle | undefined;
 }
 
-/** One incoming connection, start to end; never throws. */
+/**
+ * One incoming connection, start to end; never throws. A sender may run
+ * several transfers over one connection (one stream each): every stream is
+ * received in parallel until the sender closes the connection.
+ */
 async function receiveOne(link: Link, ctx: Context): Promise<void> {
+  const streams = new Set<Promise<void>>();
+  try {
+    // A connection that opens no stream must not hold a slot for long.
+    let timer: NodeJS.Timeout | undefined;
+    let stream = await Promise.race([
+      link.acceptStream(),
+      new Promise<null>((r) => {
+        timer = setTimeout(() => r(null), STREAM_WAIT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    while (stream) {
+      if (streams.size >= MAX_STREAMS_PER_LINK) {
+        stream.abort(new Error('too many transfers on one connection'));
+      } else {
+        const job = receiveStream(stream, ctx);
+        streams.add(job);
+        void job.finally(() => streams.delete(job));
+      }
+      stream = await link.acceptStream().catch(() => null);
+    }
+  } catch (err) {
+    ctx.out.say(`incoming connection failed: ${(err as Error).message}`);
+  } finally {
+    await Promise.allSettled([...streams]);
+    await link.close().catch(() => undefined);
+  }
+}
+
+/** One transfer on its stream; never throws. */
+async function receiveStream(stream: ByteStream, ctx: Context): Promise<void> {
   const { out, config } = ctx;
   let firstContact = false;
   let transferId: string | null = null;
   // Set before this transfer yields to a newer one, so its session stays resumable.
   const superseded = new AbortController();
   try {
-    // A connection that opens no stream must not hold a slot for long.
-    let timer: NodeJS.Timeout | undefined;
-    const stream = await Promise.race([
-      link.acceptStream(),
-      new Promise<null>((r) => {
-        timer = setTimeout(() => r(null), STREAM_WAIT_MS);
-      }),
-    ]).finally(() => clearTimeout(timer));
-    if (!stream) return;
     const t: ReceiveTransfer = startReceive({
       stream,
       identity: ctx.identity,
@@ -231,12 +258,11 @@ async function receiveOne(link: Link, ctx: Context): Promise<void> {
       ctx.signal.removeEventListener('abort', onAbort);
     }
   } catch (err) {
-    out.say(`incoming connection failed: ${(err as Error).message}`);
+    out.say(`incoming transfer failed: ${(err as Error).message}`);
   } finally {
     if (transferId && ctx.active.get(transferId)?.superseded === superseded) {
       ctx.active.delete(transferId);
     }
-    await link.close().catch(() => undefined);
   }
 }
 
