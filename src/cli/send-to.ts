@@ -7,11 +7,11 @@
  * before any data leaves; once the transfer completes it is pinned.
  */
 
-import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { FerryError } from '../engine/errors.js';
 import { walkSources } from '../engine/transfer/manifest.js';
 import { startSend } from '../engine/transfer/sender.js';
+import { lanTransferId } from '../engine/transfer/transfer-id.js';
 import { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
 import { resolveConfigDir, throttleFor, UsageError } from './common.js';
@@ -132,21 +132,4 @@ export async function sendToPeer(
   } finally {
     await lan?.close();
   }
-}
-
-/**
- * Transfer id of a direct send: the same two devices and the same file
- * names give the same id, so running the command again resumes.
- */
-export function lanTransferId(
-  sender: Uint8Array,
-  receiver: Uint8Array,
-  relativePaths: readonly string[],
-): Uint8Array {
-  const h = createHash('sha256')
-    .update('ferry/1 lan-transfer-id\0')
-    .update(sender)
-    .update(receiver);
-  for (const p of relativePaths) h.update(p).update('\0');
-  return Uint8Array.from(h.digest().subarray(0, 16));
 }

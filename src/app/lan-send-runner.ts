@@ -1,0 +1,130 @@
+/**
+ * The queue's runner for sends to LAN peers: a job is "these paths to the
+ * device with this fingerprint". Each run finds the device in the peer
+ * table, opens a stream on the shared link to it (PeerLinks), runs the
+ * engine's send with the pinned (or announced) key, and reports phases and
+ * the outcome in the scheduler's terms.
+ */
+import type { PeerTable } from '../discovery/peer-table.js';
+import type { Identity } from '../engine/crypto/identity.js';
+import { toFerryError } from '../engine/errors.js';
+import type { Throttle } from '../engine/queue/bandwidth.js';
+import type { Job, JobRun, JobRunner, RunOutcome, RunPhase } from '../engine/queue/scheduler.js';
+import { walkSources } from '../engine/transfer/manifest.js';
+import { type SendTransfer, startSend } from '../engine/transfer/sender.js';
+import { lanTransferId } from '../engine/transfer/transfer-id.js';
+import type { PeerLinks } from './peer-links.js';
+
+/** What a LAN send job carries (`Job.data`). */
+export interface LanSendJob {
+  readonly paths: readonly string[];
+  /** Full fingerprint of the receiving device. */
+  readonly peer: string;
+}
+
+/** Options of LanSendRunner. */
+export interface LanSendRunnerOptions {
+  readonly identity: Identity;
+  readonly table: PeerTable;
+  readonly links: PeerLinks;
+  /** The pinned key of a known peer (hex), if any: it wins over the announced one. */
+  readonly pinnedKey: (fingerprint: string) => string | undefined;
+  readonly deviceName?: string;
+  readonly chunkSize?: number;
+  readonly memoryBudget?: number;
+  readonly throttle?: Throttle;
+  /** Each transfer as it starts (the UI subscribes to its events and snapshots). */
+  readonly onTransfer?: (job: Job, t: SendTransfer) => void;
+}
+
+/** Runs LAN sends for the Scheduler. */
+export class LanSendRunner implements JobRunner {
+  readonly #o: LanSendRunnerOptions;
+
+  constructor(opts: LanSendRunnerOptions) {
+    this.#o = opts;
+  }
+
+  start(job: Job, phase: (p: RunPhase) => void): JobRun {
+    const o = this.#o;
+    const data = job.data as LanSendJob;
+    const ac = new AbortController();
+    let transfer: SendTransfer | null = null;
+    let paused = false;
+    const done = (async (): Promise<RunOutcome> => {
+      const peer = o.table.get(data.peer);
+      if (!peer?.online) {
+        return {
+          ok: false,
+          peerUnreachable: true,
+          error: { code: 'CONNECTION', message: 'the device is not online', retryable: true },
+        };
+      }
+      const pinned = o.pinnedKey(data.peer);
+      const expected = pinned ? Uint8Array.from(Buffer.from(pinned, 'hex')) : peer.publicKey;
+      let lease: Awaited<ReturnType<PeerLinks['openStream']>>;
+      try {
+        lease = await o.links.openStream(peer, expected, ac.signal);
+      } catch (err) {
+        const fe = toFerryError(err);
+        return {
+          ok: false,
+          peerUnreachable: fe.retryable,
+          error: { code: fe.code, message: fe.message, retryable: fe.retryable },
+        };
+      }
+      try {
+        const { files } = await walkSources(data.paths);
+        const t = startSend({
+          stream: lease.stream,
+          identity: o.identity,
+          paths: data.paths,
+          expectedPeer: expected,
+          transferId: lanTransferId(
+            o.identity.publicKey,
+            expected,
+            files.map((f) => f.path),
+          ),
+          ...(o.deviceName ? { deviceName: o.deviceName } : {}),
+          ...(o.chunkSize ? { chunkSize: o.chunkSize } : {}),
+          ...(o.memoryBudget ? { memoryBudget: o.memoryBudget } : {}),
+          ...(o.throttle ? { throttle: o.throttle } : {}),
+        });
+        transfer = t;
+        if (paused) t.pause();
+        if (ac.signal.aborted) t.cancel(String(ac.signal.reason ?? 'cancelled'));
+        t.on((e) => {
+          if (e.type === 'handshake') phase('awaiting-accept');
+          if (e.type === 'started') phase('transferring');
+        });
+        o.onTransfer?.(job, t);
+        await t.done;
+        return { ok: true };
+      } catch (err) {
+        const fe = toFerryError(err);
+        return {
+          ok: false,
+          error: { code: fe.code, message: fe.message, retryable: fe.retryable },
+        };
+      } finally {
+        await transfer?.settled;
+        lease.release();
+      }
+    })();
+    return {
+      pause: () => {
+        paused = true;
+        transfer?.pause();
+      },
+      resume: () => {
+        paused = false;
+        transfer?.resume();
+      },
+      cancel: (reason) => {
+        ac.abort(reason);
+        transfer?.cancel(reason);
+      },
+      done,
+    };
+  }
+}

@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { PeerLinks } from '../../src/app/peer-links.js';
+import type { PeerEntry } from '../../src/discovery/peer-table.js';
+import type { ByteStream, Link } from '../../src/engine/transport/link.js';
+
+function fakeLink() {
+  const state = { closed: false, dead: false, streams: 0 };
+  const link: Link = {
+    info: { path: 'direct', transport: 'memory' },
+    openStream: async () => {
+      if (state.dead || state.closed) throw new Error('link is gone');
+      state.streams++;
+      return {} as ByteStream;
+    },
+    acceptStream: async () => null,
+    close: async () => {
+      state.closed = true;
+    },
+  };
+  return { link, state };
+}
+
+const peer = (fp: string) => ({ fingerprint: fp }) as PeerEntry;
+const key = new Uint8Array(32);
+const signal = new AbortController().signal;
+
+describe('PeerLinks', () => {
+  it('dials once per peer and shares the link between streams', async () => {
+    const made: ReturnType<typeof fakeLink>[] = [];
+    const links = new PeerLinks({
+      dial: async () => {
+        const l = fakeLink();
+        made.push(l);
+        return l.link;
+      },
+    });
+    const [a, b] = await Promise.all([
+      links.openStream(peer('p1'), key, signal),
+      links.openStream(peer('p1'), key, signal),
+    ]);
+    await links.openStream(peer('p2'), key, signal);
+    expect(links.dials).toBe(2);
+    expect(made[0]!.state.streams).toBe(2);
+    a.release();
+    b.release();
+    b.release(); // twice is harmless
+    await links.close();
+    expect(made.every((m) => m.state.closed)).toBe(true);
+  });
+
+  it('closes a link once it has been idle, and dials a fresh one after', async () => {
+    const made: ReturnType<typeof fakeLink>[] = [];
+    const links = new PeerLinks({
+      idleMs: 20,
+      dial: async () => {
+        const l = fakeLink();
+        made.push(l);
+        return l.link;
+      },
+    });
+    (await links.openStream(peer('p'), key, signal)).release();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(made[0]!.state.closed).toBe(true);
+    await links.openStream(peer('p'), key, signal);
+    expect(links.dials).toBe(2);
+    await links.close();
+  });
+
+  it('replaces a link that died, once; a dial failure is the caller’s error', async () => {
+    const made: ReturnType<typeof fakeLink>[] = [];
+    let failDial = false;
+    const links = new PeerLinks({
+      dial: async () => {
+        if (failDial) throw new Error('unreachable');
+        const l = fakeLink();
+        made.push(l);
+        return l.link;
+      },
+    });
+    const first = await links.openStream(peer('p'), key, signal);
+    made[0]!.state.dead = true;
+    const second = await links.openStream(peer('p'), key, signal);
+    expect(links.dials).toBe(2);
+    expect(made[1]!.state.streams).toBe(1);
+    first.release();
+    second.release();
+    await links.close();
+    const other = new PeerLinks({
+      dial: async () => {
+        throw new Error('unreachable');
+      },
+    });
+    failDial = true;
+    await expect(other.openStream(peer('q'), key, signal)).rejects.toThrow('unreachable');
+  });
+
+  it('a cancelled caller stops waiting without failing the shared dial', async () => {
+    let finish!: (l: Link) => void;
+    const links = new PeerLinks({
+      dial: () =>
+        new Promise<Link>((r) => {
+          finish = r;
+        }),
+    });
+    const ac = new AbortController();
+    const cancelled = links.openStream(peer('p'), key, ac.signal);
+    const patient = links.openStream(peer('p'), key, signal);
+    ac.abort(new Error('user cancelled'));
+    await expect(cancelled).rejects.toThrow('user cancelled');
+    finish(fakeLink().link);
+    await expect(patient).resolves.toMatchObject({ info: { transport: 'memory' } });
+    await links.openStream(peer('p'), key, signal);
+    expect(links.dials).toBe(1);
+    await links.close();
+  });
+});
