@@ -144,6 +144,7 @@ Examples:
 
   p.command('sessions')
     .description('transfers recorded on this machine (running, interrupted, done)')
+    .option('--clear', 'forget the finished (done or cancelled) ones first')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (o, cmd: Command) => {
       await run(cmd, async (out) => sessionsCommand({ ...cmd.optsWithGlobals(), ...o }, out));

@@ -144,8 +144,18 @@ export function trackSession(
 }
 
 /** `ferry sessions`: recorded sessions, newest first. */
-export function sessionsCommand(opts: GlobalOptions, out: Reporter): number {
-  const list = openSessions(opts, out).list();
+export function sessionsCommand(opts: GlobalOptions & { clear?: boolean }, out: Reporter): number {
+  const registry = openSessions(opts, out);
+  if (opts.clear) {
+    // History only: anything that could still be resumed stays.
+    const gone = registry
+      .list()
+      .filter((r) => r.state === 'done' || r.state === 'cancelled')
+      .filter((r) => registry.remove(r.id));
+    out.line({ type: 'sessions-cleared', removed: gone.length });
+    out.say(`forgot ${gone.length} finished session(s)`);
+  }
+  const list = registry.list();
   out.line({ type: 'sessions', sessions: list.map(sessionJson) });
   if (list.length === 0) {
     out.print('no sessions recorded yet');

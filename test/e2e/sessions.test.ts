@@ -143,6 +143,11 @@ describe('resuming a code session after both sides restarted', () => {
     expect(await readdir(out)).toEqual([]);
     expect(await readdir(join(r, 'sessions'))).toEqual([]);
     expect((await sessions(r))[0]).toMatchObject({ state: 'cancelled' });
+    // --clear forgets history (done, cancelled) and keeps what can still resume.
+    const cleared = run(['sessions', '--clear', '--json', '--config-dir', r]);
+    expect(await cleared.exit).toBe(0);
+    expect(cleared.lines[0]).toMatchObject({ type: 'sessions-cleared', removed: 1 });
+    expect(cleared.lines[1]).toMatchObject({ type: 'sessions', sessions: [] });
     const bad = run(['resume', 'zzzz', '--config-dir', r]);
     expect(await bad.exit).toBe(2);
     const none = run(['cancel', 'abcd', '--config-dir', r]);
