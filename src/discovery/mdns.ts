@@ -108,7 +108,6 @@ export class MdnsDiscovery {
         this.malformed++;
       }
     });
-    const told = new Set<string>();
     mdns.on('warning', (err: NodeJS.ErrnoException) => {
       // Socket-level trouble (joining the group, choosing the interface) is a
       // system error (it has a syscall) worth saying once; anything else is a
@@ -117,16 +116,24 @@ export class MdnsDiscovery {
         this.malformed++;
         return;
       }
-      const text = `mDNS: ${err.message}`;
-      if (!told.has(text)) opts.onWarning?.(text);
-      told.add(text);
+      opts.onWarning?.(`mDNS: ${err.message}`);
     });
     this.#timer = setInterval(() => this.query(), opts.queryIntervalMs ?? 10_000);
     this.#timer.unref();
   }
 
   /** Open the socket; rejects with a clear message when the port cannot be used. */
-  static async start(opts: MdnsOptions): Promise<MdnsDiscovery> {
+  static async start(given: MdnsOptions): Promise<MdnsDiscovery> {
+    // The same trouble (no multicast route, say) recurs at every query: say it once.
+    const told = new Set<string>();
+    const opts: MdnsOptions = {
+      ...given,
+      onWarning: (m) => {
+        if (told.has(m)) return;
+        told.add(m);
+        given.onWarning?.(m);
+      },
+    };
     const warn = (m: string) => opts.onWarning?.(m);
     if (
       opts.port !== undefined &&

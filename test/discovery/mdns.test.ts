@@ -157,3 +157,22 @@ describe('LAN discovery over real mDNS on loopback', () => {
     ).rejects.toThrow(/port: expected 1\.\.65535/);
   });
 });
+
+describe('mDNS warnings', () => {
+  it('says the same trouble once, not at every query', async () => {
+    const warnings: string[] = [];
+    // 10.255.255.1 is not an address of this machine: joining and sending fail.
+    const d = await LanDiscovery.start({
+      publicKey: generateIdentity().publicKey,
+      name: 'lonely',
+      interface: '10.255.255.1',
+      port: randomPort(),
+      queryIntervalMs: 50,
+      onWarning: (m) => warnings.push(m),
+    });
+    open.push(d);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(warnings.length).toBeGreaterThan(0);
+    expect(new Set(warnings).size).toBe(warnings.length);
+  });
+});
