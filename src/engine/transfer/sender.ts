@@ -267,10 +267,15 @@ export class SendTransfer extends Transfer {
       this.files[a.file]!.accepted = true;
     }
     this.total = 0;
+    // What the receiver says it holds (each claim is still re-checked against our file).
+    let claimed = 0;
     for (let i = 0; i < this.#files.length; i++) {
       const f = this.#files[i]!;
       if (!f.accepted) continue;
       this.total += f.source.size;
+      for (const chunk of f.claimed.keys()) {
+        claimed += chunkLength(f.source.size, this.#chunkSize, chunk);
+      }
     }
     this.#outstanding = seen.size;
     this.state = this.isPaused ? 'paused' : 'transferring';
@@ -282,7 +287,7 @@ export class SendTransfer extends Transfer {
         .filter((f) => f.accepted)
         .map((f) => ({ path: f.source.path, size: f.source.size })),
       total: this.total,
-      resumedBytes: 0,
+      resumedBytes: claimed,
     });
     if (seen.size === 0) {
       this.finish('failed', new FerryError('DECLINED', 'receiver accepted none of the files'));

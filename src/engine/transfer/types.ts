@@ -57,7 +57,11 @@ export type TransferEvent =
       transferId: string;
       files: readonly FileSummary[];
       total: number;
-      /** Bytes already present from an earlier session, not sent again. */
+      /**
+       * Bytes already present from an earlier session, not sent again (on the
+       * sender: what the receiver claims; a claim that fails its re-check is
+       * sent after all).
+       */
       resumedBytes: number;
     }
   | { type: 'progress'; bytes: number; total: number; rateBps: number; etaSeconds: number | null }

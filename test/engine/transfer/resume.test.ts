@@ -82,6 +82,9 @@ describe('resume', () => {
     expect(s.bytesSkipped).toBe(r.bytesSkipped);
     const started = pair.receiverEvents.find((e) => e.type === 'started');
     expect(started).toMatchObject({ resumedBytes: r.bytesSkipped });
+    // The sender reports the same: what the receiver claimed (and proved).
+    const senderStarted = pair.senderEvents.find((e) => e.type === 'started');
+    expect(senderStarted).toMatchObject({ resumedBytes: r.bytesSkipped });
     expect(store.ids).toEqual([]);
     await cleanup(dst);
   });
