@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { nameplateHash } from '../discovery/advert.js';
 import { parseCode, roomIdFromNameplate } from '../engine/crypto/code-phrase.js';
 import { shortFingerprint } from '../engine/crypto/identity.js';
+import { sessionCodeHash } from '../engine/crypto/resume.js';
 import { type Decision, type OfferInfo, startReceive } from '../engine/transfer/receiver.js';
 import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
 import { FerryConfig } from '../store/config.js';
@@ -23,7 +24,7 @@ import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
 import { dialPeer } from './paths.js';
 import { askYesNo } from './prompt.js';
 import { onProven } from './send.js';
-import { openSessions, trackSession } from './sessions.js';
+import { openSessions, resumeOf, sessionForCode, trackSession } from './sessions.js';
 
 /** Options of `ferry receive`. */
 export interface ReceiveCommandOptions extends GlobalOptions {
@@ -55,11 +56,28 @@ export async function receiveCommand(
     );
   }
   const parsed = parseCode(code);
+  const codeHash = sessionCodeHash(parsed.nameplate, parsed.password);
+  // The same code again after this transfer started once: both sides now
+  // meet under its resume rendezvous (the sender moved there too).
+  const earlier = sessionForCode(openSessions(opts, out), 'receive', codeHash);
+  if (earlier) {
+    out.say(`resuming session ${earlier.id.slice(0, 8)}`);
+    return receiveByRendezvous(
+      { ...resumeOf(earlier), resumeTransferId: earlier.id, codeHash },
+      {
+        ...opts,
+        ...(opts.dir === undefined && earlier.targetDir ? { dir: earlier.targetDir } : {}),
+      },
+      out,
+      signal,
+    );
+  }
   return receiveByRendezvous(
     {
       room: roomIdFromNameplate(parsed.nameplate),
       password: parsed.password,
       lanHint: nameplateHash(parsed.nameplate),
+      codeHash,
     },
     opts,
     out,
@@ -76,6 +94,8 @@ export interface ReceiveRendezvous {
   readonly expectedPeer?: Uint8Array;
   /** Resuming: the transfer this session accepted before (accepted again without asking). */
   readonly resumeTransferId?: string;
+  /** Code sessions: recorded so the same code typed again finds the session. */
+  readonly codeHash?: string;
 }
 
 /** Find the sender (LAN, direct, relays), show the offer, receive, verify. */
@@ -141,7 +161,13 @@ export async function receiveByRendezvous(
   trackSession(
     sessions,
     t,
-    { direction: 'receive', via: 'code', paths: [targetDir], targetDir },
+    {
+      direction: 'receive',
+      via: 'code',
+      paths: [targetDir],
+      targetDir,
+      ...(rv.codeHash ? { codeHash: rv.codeHash } : {}),
+    },
     signal,
   );
   const onAbort = () => t.cancel('receiver interrupted');

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { nameplateHash } from '../discovery/advert.js';
 import { generateCode, parseCode, roomIdFromNameplate } from '../engine/crypto/code-phrase.js';
 import { shortFingerprint } from '../engine/crypto/identity.js';
+import { resumeRendezvous, sessionCodeHash } from '../engine/crypto/resume.js';
 import { FerryError, toFerryError } from '../engine/errors.js';
 import { walkSources } from '../engine/transfer/manifest.js';
 import { type SendTransfer, startSend } from '../engine/transfer/sender.js';
@@ -28,7 +29,7 @@ import { lanSettings, listenHost, rememberPeer, startLan } from './lan.js';
 import { ExitCode, formatBytes, type Reporter } from './output.js';
 import { awaitPeer, DirectListener } from './paths.js';
 import { sendToPeer } from './send-to.js';
-import { openSessions, trackSession } from './sessions.js';
+import { openSessions, resumeOf, sessionForCode, trackSession } from './sessions.js';
 
 /** Options of `ferry send`. */
 export interface SendCommandOptions extends GlobalOptions {
@@ -53,17 +54,32 @@ export async function sendCommand(
   const code = opts.code ?? generateCode();
   const parsed = parseCode(code);
   const { files } = await walkSources(paths);
+  const transferId = transferIdFor(
+    code,
+    files.map((f) => f.path),
+  );
+  const codeHash = sessionCodeHash(parsed.nameplate, parsed.password);
+  // The same code and files again after a restart: this session already
+  // started once, so both sides now meet under its resume rendezvous.
+  const earlier = opts.code ? sessionForCode(openSessions(opts, out), 'send', codeHash) : undefined;
+  if (earlier && earlier.id === Buffer.from(transferId).toString('hex')) {
+    return sendByRendezvous(
+      paths,
+      { ...resumeOf(earlier), transferId, code, codeHash, resuming: earlier.id.slice(0, 8) },
+      opts,
+      out,
+      signal,
+    );
+  }
   return sendByRendezvous(
     paths,
     {
       room: roomIdFromNameplate(parsed.nameplate),
       password: parsed.password,
       lanHint: nameplateHash(parsed.nameplate),
-      transferId: transferIdFor(
-        code,
-        files.map((f) => f.path),
-      ),
+      transferId,
       code,
+      codeHash,
     },
     opts,
     out,
@@ -86,6 +102,8 @@ export interface Rendezvous {
   readonly expectedPeer?: Uint8Array;
   /** Resuming a recorded session: its id, for messages. */
   readonly resuming?: string;
+  /** Code sessions: recorded so the same code typed again finds the session. */
+  readonly codeHash?: string;
 }
 
 /**
@@ -94,7 +112,7 @@ export interface Rendezvous {
  */
 export async function sendByRendezvous(
   paths: string[],
-  rv: Rendezvous,
+  first: Rendezvous,
   opts: SendCommandOptions,
   out: Reporter,
   signal: AbortSignal,
@@ -134,12 +152,12 @@ export async function sendByRendezvous(
     await lan.announce({
       quicPort: listener.quicPort,
       tcpPort: listener.tcpPort,
-      nameplateHash: rv.lanHint,
+      nameplateHash: first.lanHint,
     });
   }
-  if (rv.code) out.line({ type: 'code', code: rv.code });
+  if (first.code) out.line({ type: 'code', code: first.code });
   out.say(
-    `${rv.resuming ? `Resuming session ${rv.resuming}: sending` : 'Sending'} ` +
+    `${first.resuming ? `Resuming session ${first.resuming}: sending` : 'Sending'} ` +
       `${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)})`,
   );
   if (skipped.length > 0) {
@@ -149,9 +167,9 @@ export async function sendByRendezvous(
         `${skipped.slice(0, 3).join(', ')}${skipped.length > 3 ? ', …' : ''}`,
     );
   }
-  if (rv.code) {
-    out.say(`Code: ${rv.code}`);
-    out.say(`On the other machine run: ferry receive ${rv.code}`);
+  if (first.code) {
+    out.say(`Code: ${first.code}`);
+    out.say(`On the other machine run: ferry receive ${first.code}`);
   } else {
     out.say('waiting for the receiver to resume too (ferry resume, or its app)');
   }
@@ -160,6 +178,7 @@ export async function sendByRendezvous(
   }
   if (lan) out.say('receivers on this network can connect directly (found by mDNS)');
 
+  let rv = first;
   try {
     for (;;) {
       const conn = await awaitPeer({
@@ -188,15 +207,46 @@ export async function sendByRendezvous(
       trackSession(
         sessions,
         attempt,
-        { direction: 'send', via: 'code', paths: paths.map((p) => resolve(p)) },
+        {
+          direction: 'send',
+          via: 'code',
+          paths: paths.map((p) => resolve(p)),
+          ...(rv.codeHash ? { codeHash: rv.codeHash } : {}),
+        },
         signal,
       );
+      let started = false;
+      let peerKey: Uint8Array | undefined;
+      attempt.on((e) => {
+        if (e.type === 'started') started = true;
+        if (e.type === 'handshake') peerKey = e.peer.publicKey;
+      });
       // The receiver proved the code: remember it, so next time needs none.
       onProven(attempt, (p) => rememberPeer(config, p.publicKey, p.name, 'code', out));
       const outcome = await followSend(attempt, total, out, signal).finally(() =>
         conn.link.close().catch(() => undefined),
       );
       if (outcome !== 'again') return outcome;
+      // Once a transfer has started, both sides have recorded the session:
+      // wait for the receiver under its resume rendezvous from now on (a
+      // receiver that runs the same code again, or `ferry resume`, goes there).
+      const secret = attempt.resumeSecret;
+      if (started && secret && peerKey && !rv.resuming) {
+        rv = {
+          ...resumeRendezvous(secret),
+          expectedPeer: peerKey,
+          transferId: rv.transferId,
+          ...(rv.codeHash ? { codeHash: rv.codeHash } : {}),
+          resuming: Buffer.from(rv.transferId).toString('hex').slice(0, 8),
+        };
+        if (lan && listener) {
+          await lan.announce({
+            quicPort: listener.quicPort,
+            tcpPort: listener.tcpPort,
+            nameplateHash: rv.lanHint,
+          });
+        }
+      }
     }
   } finally {
     sessions.flush();

@@ -29,6 +29,8 @@ export interface SessionBase {
   readonly via: 'lan' | 'code';
   readonly paths: readonly string[];
   readonly targetDir?: string;
+  /** Code sessions: see SessionRecord.codeHash. */
+  readonly codeHash?: string;
 }
 
 /**
@@ -85,6 +87,9 @@ export function trackSession(
               : before?.resumeSecret
                 ? { resumeSecret: before.resumeSecret }
                 : {}),
+            ...((base.codeHash ?? before?.codeHash)
+              ? { codeHash: base.codeHash ?? before?.codeHash }
+              : {}),
             ...(before ? { createdAt: before.createdAt } : {}),
           }),
         );
@@ -257,10 +262,7 @@ export async function resumeCommand(
       signal,
     );
   }
-  out.say(
-    'waiting for the sender to resume too. If its original ferry send is still running, ' +
-      'run the same ferry receive <code> instead: it waits under the code.',
-  );
+  out.say('waiting for the sender (a ferry send still running, or ferry resume on its side)');
   return receiveByRendezvous(
     {
       room: rv.room,
@@ -302,4 +304,37 @@ export async function cancelCommand(
     `cancelled session ${r.id.slice(0, 8)}${removed ? `; removed ${removed} partial file(s)` : ''}`,
   );
   return ExitCode.Ok;
+}
+
+/**
+ * An unfinished code session this machine recorded for the same code (and
+ * direction), that can resume through the resume rendezvous.
+ */
+export function sessionForCode(
+  registry: SessionRegistry,
+  direction: 'send' | 'receive',
+  codeHash: string,
+): SessionRecord | undefined {
+  return registry
+    .list()
+    .find(
+      (r) =>
+        r.direction === direction &&
+        r.codeHash === codeHash &&
+        r.state !== 'done' &&
+        r.state !== 'cancelled' &&
+        r.resumeSecret !== undefined &&
+        r.peer.publicKey !== undefined,
+    );
+}
+
+/** The resume rendezvous of a recorded code session. */
+export function resumeOf(r: SessionRecord): {
+  room: Uint8Array;
+  password: Uint8Array;
+  lanHint: string;
+  expectedPeer: Uint8Array;
+} {
+  const rv = resumeRendezvous(Uint8Array.from(Buffer.from(r.resumeSecret!, 'hex')));
+  return { ...rv, expectedPeer: Uint8Array.from(Buffer.from(r.peer.publicKey!, 'hex')) };
 }

@@ -59,6 +59,12 @@ export interface SessionRecord {
   readonly error?: { code: string; message: string; retryable: boolean };
   /** hex of the 32-byte resume secret agreed in the original handshake (code sessions) */
   readonly resumeSecret?: string;
+  /**
+   * Code sessions: hex SHA-256 of the code (labelled), so running the same
+   * `ferry send`/`ferry receive` with the code again finds this session and
+   * resumes it through the resume rendezvous. Not the code itself.
+   */
+  readonly codeHash?: string;
   /** ISO time. */
   readonly createdAt: string;
   /** ISO time. */
@@ -127,6 +133,7 @@ const recordSchema = z.object({
   attempts: z.int().nonnegative(),
   error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).optional(),
   resumeSecret: hex32Bytes.optional(),
+  codeHash: hex32Bytes.optional(),
   createdAt: isoTime,
   updatedAt: isoTime,
 }) satisfies z.ZodType<SessionRecord>;

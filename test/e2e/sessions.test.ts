@@ -101,6 +101,27 @@ describe('resuming a code session after both sides restarted', () => {
     expect(again.stderr).toMatch(/already done/);
   }, 120_000);
 
+  it('kill -9 of the receiver only: ferry resume <id> meets the original sender, which never stopped', async () => {
+    const s = join(dir, 'cfg-s4');
+    const r = join(dir, 'cfg-r4');
+    const out = join(dir, 'out4');
+    await mkdir(out);
+    const code = '4545-apple-river-stone';
+    const snd = run(['send', file, '--code', code, '--json', '--config-dir', s]);
+    await snd.waitFor((x) => x['type'] === 'code');
+    const rcv = run(['receive', code, '--yes', '--dir', out, '--json', '--config-dir', r]);
+    await killWhenCheckpointed(rcv, r, 8 * MiB);
+    await snd.waitFor((x) => x['type'] === 'waiting', 30_000); // it waits to resume
+    const [rs] = await sessions(r);
+    const rcv2 = run(['resume', String(rs!['id']).slice(0, 8), '--json', '--config-dir', r]);
+    expect(await rcv2.exit, rcv2.stderr).toBe(0);
+    expect(await snd.exit, snd.stderr).toBe(0);
+    expect(
+      Number(rcv2.lines.find((x) => x['type'] === 'started')!['resumed_bytes']),
+    ).toBeGreaterThanOrEqual(8 * MiB);
+    expect(await sha(join(out, 'movie.bin'))).toBe(await sha(file));
+  }, 120_000);
+
   it('kill -9 of the sender only: the receiver stops with an error; ferry resume on both finishes it', async () => {
     const s = join(dir, 'cfg-s3');
     const r = join(dir, 'cfg-r3');

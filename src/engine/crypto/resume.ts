@@ -36,3 +36,17 @@ export function resumeRendezvous(secret: Uint8Array): ResumeRendezvous {
     lanHint: derive('lan', secret).toString('hex').slice(0, 16),
   };
 }
+
+/**
+ * What a session record keeps of its code: a labelled SHA-256 of the
+ * canonical code, enough to recognise the same code typed again, not to
+ * recover it (the resume secret next to it is the stronger secret anyway).
+ */
+export function sessionCodeHash(nameplate: string, password: Uint8Array): string {
+  return createHash('sha256')
+    .update('ferry/1 session-code\0')
+    .update(nameplate)
+    .update('\0')
+    .update(password)
+    .digest('hex');
+}
