@@ -188,7 +188,10 @@ async function receiveOne(link: Link, ctx: Context): Promise<void> {
 }
 
 /** One transfer on its stream; never throws. */
-async function receiveStream(stream: ByteStream, ctx: Context): Promise<void> {
+async function receiveStream(stream: ByteStream, shared: Context): Promise<void> {
+  // Several transfers may run at once: each JSON line says which it belongs to.
+  const tags: { transfer_id: string | null } = { transfer_id: null };
+  const ctx: Context = { ...shared, out: shared.out.tagged(tags) };
   const { out, config } = ctx;
   let firstContact = false;
   let transferId: string | null = null;
@@ -206,6 +209,7 @@ async function receiveStream(stream: ByteStream, ctx: Context): Promise<void> {
       ...checkpointInterval(),
       decide: async (offer) => {
         transferId = offer.transferId;
+        tags.transfer_id = offer.transferId;
         // A sender that reconnects (it restarted, or its link died unnoticed)
         // meets its own older connection here: end that one first, so two
         // transfers never write the same partial file.

@@ -134,16 +134,33 @@ export class Reporter {
   readonly #err: NodeJS.WriteStream;
   #barShown = false;
   #lastBar = 0;
+  readonly #tags: Readonly<Record<string, unknown>>;
 
-  constructor(json: boolean, out: NodeJS.WriteStream = process.stdout, err = process.stderr) {
+  constructor(
+    json: boolean,
+    out: NodeJS.WriteStream = process.stdout,
+    err: NodeJS.WriteStream = process.stderr,
+    tags: Readonly<Record<string, unknown>> = {},
+  ) {
     this.json = json;
     this.#out = out;
     this.#err = err;
+    this.#tags = tags;
+  }
+
+  /**
+   * A reporter whose JSON lines also carry `tags` (read at each line, so the
+   * caller may fill them in later), e.g. which transfer a line belongs to
+   * when several run at once.
+   */
+  tagged(tags: Readonly<Record<string, unknown>>): Reporter {
+    return new Reporter(this.json, this.#out, this.#err, tags);
   }
 
   /** Emit a JSON line (json mode only). */
   line(obj: Record<string, unknown>): void {
-    if (this.json) this.#out.write(`${JSON.stringify(obj)}\n`);
+    if (!this.json) return;
+    this.#out.write(`${JSON.stringify({ type: obj['type'], ...this.#tags, ...obj })}\n`);
   }
 
   /** Human text (human mode only), on stderr so stdout stays clean for pipes. */

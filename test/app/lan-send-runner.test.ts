@@ -121,5 +121,11 @@ describe.skipIf(!onlyLoopback)('LanSendRunner + Scheduler against a real listene
       () => listener.lines.filter((x) => x['type'] === 'completed').length === 3,
       10_000,
     );
+    // Three transfers at once on one listener: every line says which one it is about.
+    const completed = listener.lines.filter((x) => x['type'] === 'completed');
+    expect(new Set(completed.map((x) => x['transfer_id'])).size).toBe(3);
+    const progress = listener.lines.filter((x) => x['type'] === 'progress');
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.every((x) => typeof x['transfer_id'] === 'string')).toBe(true);
   }, 90_000);
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatEta, jsonForEvent, progressLine } from '../../src/cli/output.js';
+import {
+  formatBytes,
+  formatEta,
+  jsonForEvent,
+  progressLine,
+  Reporter,
+} from '../../src/cli/output.js';
 
 describe('cli output', () => {
   it('formats sizes, ETAs and a bar that fits the width', () => {
@@ -56,5 +62,20 @@ describe('displayName', () => {
     expect(displayName('invoice\u202Efdp.exe')).toBe('invoice\\u{202E}fdp.exe');
     expect(displayName('a\u200Bb\uFEFFc\u2066d')).toBe('a\\u{200B}b\\u{FEFF}c\\u{2066}d');
     expect(displayName('photos/été 2024/ß.jpg')).toBe('photos/été 2024/ß.jpg');
+  });
+
+  it('a tagged reporter adds its tags to every JSON line, as they are when the line is written', () => {
+    const chunks: string[] = [];
+    const sink = { write: (c: string) => chunks.push(c) } as unknown as NodeJS.WriteStream;
+    const tags: { transfer_id: string | null } = { transfer_id: null };
+    const out = new Reporter(true, sink, sink).tagged(tags);
+    out.line({ type: 'handshake', sas: 'a-b-c' });
+    tags.transfer_id = 'abc123';
+    out.line({ type: 'progress', bytes: 5 });
+    expect(chunks.map((c) => JSON.parse(c))).toEqual([
+      { type: 'handshake', transfer_id: null, sas: 'a-b-c' },
+      { type: 'progress', transfer_id: 'abc123', bytes: 5 },
+    ]);
+    expect(Object.keys(JSON.parse(chunks[1]!))[0]).toBe('type');
   });
 });
