@@ -93,6 +93,8 @@ const receiverMessages = [
 
 /** Messages either side sends. */
 const commonMessages = [
+  // Keepalive: "still here", while we wait on something of our own (a throttle).
+  z.object({ t: z.literal('ping') }),
   z.object({ t: z.literal('pause') }),
   z.object({ t: z.literal('resume') }),
   z.object({ t: z.literal('cancel'), reason }),

@@ -129,9 +129,18 @@ export abstract class Transfer {
    */
   protected async takeThrottle(t: Throttle, bytes: number, signal: AbortSignal): Promise<void> {
     this.#throttleWaits++;
+    // A long wait would look like silence to the peer's watchdog: say we are here.
+    const ping = setInterval(
+      () => {
+        this.channel?.sendControl({ t: 'ping' }).catch(() => undefined);
+      },
+      Math.max(50, this.#idleMs / 3),
+    );
+    ping.unref();
     try {
       await t.take(bytes, signal);
     } finally {
+      clearInterval(ping);
       this.#throttleWaits--;
       this.#lastActivity = this.now();
     }
@@ -296,6 +305,8 @@ export abstract class Transfer {
     message?: string;
   }): boolean {
     switch (msg.t) {
+      case 'ping':
+        return true;
       case 'pause':
         if (!this.pausedBy.peer) {
           this.pausedBy.peer = true;

@@ -52,6 +52,7 @@ const EXAMPLES: readonly ControlMessage[] = [
   { t: 'need-leaves', file: 5 },
   { t: 'refetch', file: 0, chunks: [1, 4] },
   { t: 'complete' },
+  { t: 'ping' },
   { t: 'pause' },
   { t: 'resume' },
   { t: 'cancel', reason: 'changed my mind' },

@@ -110,6 +110,26 @@ describe.each(SIDES)('a throttle on the $side', ({ key }) => {
     expect(asked.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(300_000);
   });
 
+  it('a wait longer than the idle timeout is not mistaken for a dead peer (pings keep both sides alive)', async () => {
+    const src = await dir();
+    const dst = await dir();
+    const file = await makeFile(src, 'data.bin', 300_000);
+    const g = gate();
+    const idle = { idleTimeoutMs: 300 };
+    const pair = startPair({
+      paths: [file],
+      targetDir: dst,
+      send: { ...idle, ...(key === 'send' ? { throttle: g.throttle } : {}) },
+      receive: { ...idle, ...(key === 'receive' ? { throttle: g.throttle } : {}) },
+    });
+    await within(g.asked, 'first take');
+    await new Promise((r) => setTimeout(r, 1200)); // four idle timeouts
+    g.release();
+    await within(Promise.all([pair.sender.done, pair.receiver.done]), 'transfer');
+    await settle(pair);
+    expect(await sha(join(dst, 'data.bin'))).toBe(await sha(file));
+  });
+
   it('holds all progress while a take is pending; the transfer completes after release', async () => {
     const src = await dir();
     const dst = await dir();
