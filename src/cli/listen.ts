@@ -22,7 +22,7 @@ import {
 } from '../engine/transfer/receiver.js';
 import type { ByteStream, Link } from '../engine/transport/link.js';
 import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
-import { FerryConfig } from '../store/config.js';
+import type { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
 import type { SessionRegistry } from '../store/session-store.js';
 import { resolveConfigDir, throttleFor, UsageError } from './common.js';
@@ -40,6 +40,7 @@ import { askYesNo, canAsk } from './prompt.js';
 import { checkpointInterval, describeOffer, type ReceiveCommandOptions } from './receive.js';
 import { onProven } from './send.js';
 import { openSessions, trackSession } from './sessions.js';
+import { openConfig } from './setup.js';
 
 /** Incoming connections handled at once by `--listen`. */
 const MAX_INCOMING = 8;
@@ -62,7 +63,7 @@ export async function listenCommand(
     throw new UsageError(`--port '${opts.port}': expected 0..65535`);
   }
   const configDir = resolveConfigDir(opts.configDir);
-  const config = FerryConfig.open(configDir, { onWarning: (m) => out.say(`warning: ${m}`) });
+  const config = openConfig(opts, out);
   const targetDir = resolve(opts.dir ?? config.settings.downloadDir ?? '.');
   const identity = await loadOrCreateIdentity(configDir);
   const settings = lanSettings(opts, config);

@@ -1,23 +1,18 @@
 /** `ferry peers` (list, watch, trust, forget) and `ferry id`. */
 import type { PeerEntry } from '../discovery/peer-table.js';
 import { fingerprint, shortFingerprint } from '../engine/crypto/identity.js';
-import { FerryConfig } from '../store/config.js';
+import type { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
 import { delay, type GlobalOptions, resolveConfigDir, UsageError } from './common.js';
 import { lanSettings, startLan } from './lan.js';
 import { displayName, ExitCode, type Reporter } from './output.js';
+import { openConfig } from './setup.js';
 
 /** Options of `ferry peers`. */
 export interface PeersOptions extends GlobalOptions {
   watch?: boolean;
   /** How long to listen before printing, in seconds. */
   wait?: string;
-}
-
-function openConfig(opts: GlobalOptions, out: Reporter): FerryConfig {
-  return FerryConfig.open(resolveConfigDir(opts.configDir), {
-    onWarning: (m) => out.say(`warning: ${m}`),
-  });
 }
 
 /** `ferry peers [--watch]`: known peers and devices on the LAN. */

@@ -7,24 +7,22 @@ import { shortFingerprint } from '../engine/crypto/identity.js';
 import { sessionCodeHash } from '../engine/crypto/resume.js';
 import { type Decision, type OfferInfo, startReceive } from '../engine/transfer/receiver.js';
 import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
-import { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
 import {
   type GlobalOptions,
-  parseHostPort,
   requirePath,
   resolveConfigDir,
-  resolveRelays,
   throttleFor,
   UsageError,
 } from './common.js';
-import { lanSettings, rememberPeer, startLan } from './lan.js';
+import { rememberPeer, startLan } from './lan.js';
 import { listenCommand } from './listen.js';
 import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
 import { dialPeer } from './paths.js';
 import { askYesNo } from './prompt.js';
 import { onProven } from './send.js';
 import { openSessions, resumeOf, sessionForCode, trackSession } from './sessions.js';
+import { openConfig, peerPaths } from './setup.js';
 
 /** Options of `ferry receive`. */
 export interface ReceiveCommandOptions extends GlobalOptions {
@@ -106,11 +104,8 @@ export async function receiveByRendezvous(
   signal: AbortSignal,
 ): Promise<number> {
   const configDir = resolveConfigDir(opts.configDir);
-  const config = FerryConfig.open(configDir, { onWarning: (m) => out.say(`warning: ${m}`) });
-  const relays = resolveRelays(opts.relay, process.env, config.settings.relays);
-  const direct = opts.direct ? parseHostPort(opts.direct, '--direct') : undefined;
-  const lanOpts = lanSettings(opts, config);
-  requirePath(relays, direct ?? (lanOpts.enabled ? 'lan' : undefined));
+  const config = openConfig(opts, out);
+  const { relays, direct, lan: lanOpts } = peerPaths(opts, config);
   const targetDir = resolve(opts.dir ?? config.settings.downloadDir ?? '.');
   if (!opts.yes && !rv.resumeTransferId && !process.stdin.isTTY) {
     throw new UsageError('no terminal to ask whether to accept: pass --yes to accept the offer');

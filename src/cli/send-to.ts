@@ -12,7 +12,6 @@ import { FerryError } from '../engine/errors.js';
 import { walkSources } from '../engine/transfer/manifest.js';
 import { startSend } from '../engine/transfer/sender.js';
 import { lanTransferId } from '../engine/transfer/transfer-id.js';
-import { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
 import { resolveConfigDir, throttleFor, UsageError } from './common.js';
 import { dialDevice, lanSettings, rememberPeer, startLan, touchKnown } from './lan.js';
@@ -20,6 +19,7 @@ import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
 import { askYesNo, canAsk } from './prompt.js';
 import { followSend, onProven, type SendCommandOptions } from './send.js';
 import { openSessions, trackSession } from './sessions.js';
+import { openConfig } from './setup.js';
 
 /** Seconds to look for the peer before giving up (default). */
 const DEFAULT_FIND_S = 5;
@@ -42,7 +42,7 @@ export async function sendToPeer(
     throw new UsageError(`--wait '${opts.wait}': expected seconds, 0..3600`);
   }
   const configDir = resolveConfigDir(opts.configDir);
-  const config = FerryConfig.open(configDir, { onWarning: (m) => out.say(`warning: ${m}`) });
+  const config = openConfig(opts, out);
   const { files, skipped } = await walkSources(paths);
   const identity = await loadOrCreateIdentity(configDir);
   const lan = await startLan(lanSettings(opts, config), identity, config, out, true);

@@ -13,23 +13,21 @@ import { FerryError, toFerryError } from '../engine/errors.js';
 import { walkSources } from '../engine/transfer/manifest.js';
 import { type SendTransfer, startSend } from '../engine/transfer/sender.js';
 import type { Transfer } from '../engine/transfer/transfer.js';
-import { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
 import {
   type GlobalOptions,
   isTransient,
-  parseHostPort,
   requirePath,
   resolveConfigDir,
-  resolveRelays,
   throttleFor,
   transferIdFor,
 } from './common.js';
-import { lanSettings, listenHost, rememberPeer, startLan } from './lan.js';
+import { listenHost, rememberPeer, startLan } from './lan.js';
 import { ExitCode, formatBytes, type Reporter } from './output.js';
 import { awaitPeer, DirectListener } from './paths.js';
 import { sendToPeer } from './send-to.js';
 import { openSessions, resumeOf, sessionForCode, trackSession } from './sessions.js';
+import { openConfig, peerPaths } from './setup.js';
 
 /** Options of `ferry send`. */
 export interface SendCommandOptions extends GlobalOptions {
@@ -118,11 +116,8 @@ export async function sendByRendezvous(
   signal: AbortSignal,
 ): Promise<number> {
   const configDir = resolveConfigDir(opts.configDir);
-  const config = FerryConfig.open(configDir, { onWarning: (m) => out.say(`warning: ${m}`) });
-  const relays = resolveRelays(opts.relay, process.env, config.settings.relays);
-  const direct = opts.direct ? parseHostPort(opts.direct, '--direct') : undefined;
-  const lanOpts = lanSettings(opts, config);
-  requirePath(relays, direct ?? (lanOpts.enabled ? 'lan' : undefined));
+  const config = openConfig(opts, out);
+  const { relays, direct, lan: lanOpts } = peerPaths(opts, config);
   const { files, skipped } = await walkSources(paths);
   const identity = await loadOrCreateIdentity(configDir);
   const total = files.reduce((s, f) => s + f.size, 0);

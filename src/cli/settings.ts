@@ -7,17 +7,12 @@
  */
 import { homedir, networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
-import {
-  DEFAULT_SETTINGS,
-  FerryConfig,
-  SETTING_KEYS,
-  type SettingKey,
-  type Settings,
-} from '../store/config.js';
-import { type GlobalOptions, parseRate, resolveConfigDir, UsageError } from './common.js';
+import { DEFAULT_SETTINGS, SETTING_KEYS, type SettingKey, type Settings } from '../store/config.js';
+import { type GlobalOptions, parseRate, UsageError } from './common.js';
 import { interfaceAddress } from './lan.js';
 import { displayName, ExitCode, type Reporter } from './output.js';
 import { parseRelayAddress } from './relay-client.js';
+import { openConfig } from './setup.js';
 
 /** A setting's value as the store holds it; undefined = unset / back to the default. */
 export type SettingValue = Settings[SettingKey] | undefined;
@@ -182,9 +177,7 @@ export function settingsCommand(
   opts: GlobalOptions,
   out: Reporter,
 ): number {
-  const config = FerryConfig.open(resolveConfigDir(opts.configDir), {
-    onWarning: (m) => out.say(`warning: ${m}`),
-  });
+  const config = openConfig(opts, out);
   if (key === undefined) {
     const all = config.settings;
     out.line({
