@@ -160,16 +160,7 @@ export function rememberPeer(
 ): KnownPeer | null {
   try {
     const fp = fingerprint(publicKey);
-    const twin = deviceName
-      ? config
-          .knownPeers()
-          .find(
-            (k) =>
-              k.fingerprint !== fp &&
-              (k.nickname.toLowerCase() === deviceName.toLowerCase() ||
-                k.deviceName?.toLowerCase() === deviceName.toLowerCase()),
-          )
-      : undefined;
+    const twin = knownNameClash(config, publicKey, deviceName);
     const nickname = twin
       ? `${deviceName} (${shortFingerprint(publicKey).slice(0, 4)})`
       : undefined;

@@ -221,9 +221,6 @@ export async function resumeCommand(
     out.say(`session ${r.id.slice(0, 8)} is already done`);
     return ExitCode.Ok;
   }
-  const peerKey = r.peer.publicKey
-    ? Uint8Array.from(Buffer.from(r.peer.publicKey, 'hex'))
-    : undefined;
   if (r.via === 'lan') {
     if (r.direction === 'send') {
       if (!r.peer.fingerprint) throw new UsageError('this session has no recorded peer to send to');
@@ -239,22 +236,19 @@ export async function resumeCommand(
       `a LAN receive resumes when its sender sends again: run 'ferry receive --listen --dir ${r.targetDir ?? '.'}' and resume on the sending side`,
     );
   }
-  if (!r.resumeSecret || !peerKey) {
+  if (!r.resumeSecret || !r.peer.publicKey) {
     throw new FerryError(
       'IO',
       `session ${r.id.slice(0, 8)} has no resume secret recorded; start it again with its code`,
     );
   }
-  const rv = resumeRendezvous(Uint8Array.from(Buffer.from(r.resumeSecret, 'hex')));
+  const rv = resumeOf(r);
   if (r.direction === 'send') {
     return sendByRendezvous(
       [...r.paths],
       {
-        room: rv.room,
-        password: rv.password,
-        lanHint: rv.lanHint,
+        ...rv,
         transferId: Uint8Array.from(Buffer.from(r.id, 'hex')),
-        expectedPeer: peerKey,
         resuming: r.id.slice(0, 8),
       },
       opts,
@@ -264,13 +258,7 @@ export async function resumeCommand(
   }
   out.say('waiting for the sender (a ferry send still running, or ferry resume on its side)');
   return receiveByRendezvous(
-    {
-      room: rv.room,
-      password: rv.password,
-      lanHint: rv.lanHint,
-      expectedPeer: peerKey,
-      resumeTransferId: r.id,
-    },
+    { ...rv, resumeTransferId: r.id },
     { ...opts, ...(r.targetDir ? { dir: r.targetDir } : {}) },
     out,
     signal,
