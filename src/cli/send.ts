@@ -10,7 +10,7 @@ import { generateCode, parseCode, roomIdFromNameplate } from '../engine/crypto/c
 import { shortFingerprint } from '../engine/crypto/identity.js';
 import { resumeRendezvous, sessionCodeHash } from '../engine/crypto/resume.js';
 import { FerryError, toFerryError } from '../engine/errors.js';
-import { walkSources } from '../engine/transfer/manifest.js';
+import { type WalkResult, walkSources } from '../engine/transfer/manifest.js';
 import { type SendTransfer, startSend } from '../engine/transfer/sender.js';
 import type { Transfer } from '../engine/transfer/transfer.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
@@ -51,10 +51,10 @@ export async function sendCommand(
   if (opts.to !== undefined) return sendToPeer(paths, opts.to, opts, out, signal);
   const code = opts.code ?? generateCode();
   const parsed = parseCode(code);
-  const { files } = await walkSources(paths);
+  const sources = await walkSources(paths);
   const transferId = transferIdFor(
     code,
-    files.map((f) => f.path),
+    sources.files.map((f) => f.path),
   );
   const codeHash = sessionCodeHash(parsed.nameplate, parsed.password);
   // The same code and files again after a restart: this session already
@@ -67,6 +67,7 @@ export async function sendCommand(
       opts,
       out,
       signal,
+      sources,
     );
   }
   return sendByRendezvous(
@@ -82,6 +83,7 @@ export async function sendCommand(
     opts,
     out,
     signal,
+    sources,
   );
 }
 
@@ -114,11 +116,13 @@ export async function sendByRendezvous(
   opts: SendCommandOptions,
   out: Reporter,
   signal: AbortSignal,
+  /** The walk of `paths`, when the caller already made it. */
+  sources?: WalkResult,
 ): Promise<number> {
   const configDir = resolveConfigDir(opts.configDir);
   const config = openConfig(opts, out);
   const { relays, direct, lan: lanOpts } = peerPaths(opts, config);
-  const { files, skipped } = await walkSources(paths);
+  const { files, skipped } = sources ?? (await walkSources(paths));
   const identity = await loadOrCreateIdentity(configDir);
   const total = files.reduce((s, f) => s + f.size, 0);
   const sessions = openSessions(opts, out);
