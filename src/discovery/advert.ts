@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { fingerprint, IDENTITY_KEY_BYTES } from '../engine/crypto/identity.js';
+import { cleanName } from '../engine/names.js';
 
 /** The mDNS service type (`_ferry._udp.local`). */
 export const SERVICE_TYPE = 'ferry';
@@ -130,15 +131,6 @@ function intField(s: string | undefined, min: number, max: number): number | und
 function optionalPort(s: string | undefined): number | undefined | null {
   if (s === undefined) return undefined;
   return intField(s, 1, 65535) ?? null;
-}
-
-// Control characters (C0, DEL, C1) and bidi/invisible format characters.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
-
-/** A name from the network made safe to show: no control or bidi characters, trimmed. */
-export function cleanName(raw: string): string {
-  return raw.replace(UNSAFE, '').replace(/\s+/g, ' ').trim();
 }
 
 /** Cut to at most `max` UTF-8 bytes without splitting a character. */

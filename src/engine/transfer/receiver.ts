@@ -16,6 +16,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { ConnectionError, FerryError, IntegrityError, ProtocolError } from '../errors.js';
+import { cleanPeerName } from '../names.js';
 import { DataFlag, type DataHeader, type MessageOf, toRanges } from '../protocol/messages.js';
 import type { Throttle } from '../queue/bandwidth.js';
 import type { ByteStream } from '../transport/link.js';
@@ -31,7 +32,7 @@ import {
   resolveTarget,
   validateRelativePath,
 } from './safe-path.js';
-import { cleanPeerName, type FileProgress, type PeerAuth, Transfer, toHex } from './transfer.js';
+import { type FileProgress, type PeerAuth, Transfer, toHex } from './transfer.js';
 import {
   ChunkState,
   type FileCheckpoint,

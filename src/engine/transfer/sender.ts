@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { ConnectionError, FerryError, IntegrityError, ProtocolError } from '../errors.js';
+import { cleanPeerName } from '../names.js';
 import {
   DataFlag,
   fromRanges,
@@ -29,7 +30,7 @@ import { CompressionPolicy } from './compression.js';
 import { LeafHashPool } from './hash-pool.js';
 import { type SourceFile, walkSources } from './manifest.js';
 import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
-import { cleanPeerName, type FileProgress, type PeerAuth, Transfer, toHex } from './transfer.js';
+import { type FileProgress, type PeerAuth, Transfer, toHex } from './transfer.js';
 import { ChunkState, type PeerFacts, type TransferSummary } from './types.js';
 import { ChunkWindow } from './window.js';
 

@@ -459,16 +459,6 @@ export abstract class Transfer {
 }
 
 /** Hex of bytes. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
-const UNSAFE_NAME = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
-
-/** A peer-supplied device name made safe to show: no control or bidi characters, ≤ 63 characters. */
-export function cleanPeerName(raw: string | undefined): string | undefined {
-  if (raw === undefined) return undefined;
-  const s = [...raw.replace(UNSAFE_NAME, '').replace(/\s+/g, ' ').trim()].slice(0, 63).join('');
-  return s || undefined;
-}
-
 export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
 }
