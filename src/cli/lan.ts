@@ -2,7 +2,7 @@
 import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { LanDiscovery } from '../discovery/lan.js';
-import type { PeerEntry } from '../discovery/peer-table.js';
+import { knownByName, type PeerEntry } from '../discovery/peer-table.js';
 import { fingerprint, type Identity, shortFingerprint } from '../engine/crypto/identity.js';
 import { ConnectionError, FerryError, HandshakeError } from '../engine/errors.js';
 import type { Link } from '../engine/transport/link.js';
@@ -196,16 +196,7 @@ export function knownNameClash(
   publicKey: Uint8Array,
   name: string | undefined,
 ): KnownPeer | undefined {
-  if (!name) return undefined;
-  const fp = fingerprint(publicKey);
-  const lower = name.toLowerCase();
-  return config
-    .knownPeers()
-    .find(
-      (k) =>
-        k.fingerprint !== fp &&
-        (k.nickname.toLowerCase() === lower || k.deviceName?.toLowerCase() === lower),
-    );
+  return name ? knownByName(config.knownPeers(), name, fingerprint(publicKey)) : undefined;
 }
 
 /** Note that a known peer was just seen, and the name it gave (best effort). */

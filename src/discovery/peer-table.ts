@@ -296,13 +296,7 @@ export class PeerTable {
 
   /** The nickname of a known peer this name belongs to, if any. */
   #impersonated(name: string): string | undefined {
-    const lower = name.toLowerCase();
-    for (const k of this.#known.values()) {
-      if (k.nickname.toLowerCase() === lower || k.deviceName?.toLowerCase() === lower) {
-        return k.nickname;
-      }
-    }
-    return undefined;
+    return knownByName(this.#known.values(), name)?.nickname;
   }
 
   /** Make room: forget the stalest offline unknown device. */
@@ -331,6 +325,22 @@ export class PeerTable {
       }
     }
   }
+}
+
+/**
+ * The known peer that goes by `name` (its nickname or the device name it
+ * announced; case-insensitive), other than the one with `exceptFingerprint`:
+ * the check that a new key does not pose as a known device.
+ */
+export function knownByName<
+  K extends Pick<KnownPeerInfo, 'fingerprint' | 'nickname' | 'deviceName'>,
+>(known: Iterable<K>, name: string, exceptFingerprint?: string): K | undefined {
+  const lower = name.toLowerCase();
+  for (const k of known) {
+    if (k.fingerprint === exceptFingerprint) continue;
+    if (k.nickname.toLowerCase() === lower || k.deviceName?.toLowerCase() === lower) return k;
+  }
+  return undefined;
 }
 
 function matchId(q: string, all: readonly PeerEntry[]): PeerEntry[] {
