@@ -19,6 +19,7 @@
  *   own (the user may `retryNow`). A run that found its peer unreachable
  *   parks the job in waiting-for-peer until `peerAvailable` (or a slow timer).
  */
+import type { TimerClock } from './bandwidth.js';
 
 /** Every state of a job, in lifecycle order. */
 export const JOB_STATES = [
@@ -80,12 +81,8 @@ export interface JobRunner {
   start(job: Job, phase: (p: RunPhase) => void): JobRun;
 }
 
-/** Time and timers (the real one wraps Date.now/setTimeout). */
-export interface QueueClock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** Time and timers: the same port the bandwidth limiter uses (systemClock in production). */
+export type QueueClock = TimerClock;
 
 /** What a caller enqueues; `data` is carried along for the runner untouched. */
 export interface JobSpec<D = unknown> {
