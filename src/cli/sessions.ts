@@ -6,7 +6,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { resumeRendezvous } from '../engine/crypto/resume.js';
-import { FerryError } from '../engine/errors.js';
+import { FerryError, isRetryableCode } from '../engine/errors.js';
 import type { Transfer } from '../engine/transfer/transfer.js';
 import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
 import { type SessionRecord, SessionRegistry } from '../store/session-store.js';
@@ -119,15 +119,12 @@ export function trackSession(
         break;
       case 'failed':
         if (id) {
+          // A network failure can be resumed; integrity/trust ones are final.
+          const retryable = isRetryableCode(e.code);
           safely(() =>
             registry.update(id!, {
-              // A network failure can be resumed; integrity/trust ones are final.
-              state: e.code === 'CONNECTION' || e.code === 'TIMEOUT' ? 'paused' : 'failed',
-              error: {
-                code: e.code,
-                message: e.message,
-                retryable: e.code === 'CONNECTION' || e.code === 'TIMEOUT',
-              },
+              state: retryable ? 'paused' : 'failed',
+              error: { code: e.code, message: e.message, retryable },
             }),
           );
         }

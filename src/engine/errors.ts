@@ -56,8 +56,13 @@ export class FerryError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'FerryError';
     this.code = code;
-    this.retryable = options?.retryable ?? (code === 'CONNECTION' || code === 'TIMEOUT');
+    this.retryable = options?.retryable ?? isRetryableCode(code);
   }
+}
+
+/** Codes worth waiting out by default (the network), as opposed to integrity or trust failures. */
+export function isRetryableCode(code: string): boolean {
+  return code === 'CONNECTION' || code === 'TIMEOUT';
 }
 
 /** A frame, message or handshake field that does not parse. */
