@@ -3,7 +3,7 @@
  *
  * Spec: draft-irtf-cfrg-cpace (the "CPaceRistretto255" / SHA-512 cipher
  * suite). Section numbers below refer to draft-irtf-cfrg-cpace-13; the test
- * vectors are its appendix B.3 (../shared/vectors/cpace-ristretto255-sha512.json).
+ * vectors are its appendix B.3 (test/engine/crypto/vectors/cpace-ristretto255-sha512.json).
  *
  * What is implemented: `generator_string`, `calculate_generator` (SHA-512 of
  * the generator string, then the RFC 9496 §4.3.4 element derivation via

@@ -1,7 +1,7 @@
 /**
  * CPace ristretto255/SHA-512 against the vectors of draft-irtf-cfrg-cpace,
- * appendix B.3, stored at ../shared/vectors/cpace-ristretto255-sha512.json
- * (keys are the draft's names, values hex).
+ * appendix B.3, in ./vectors/cpace-ristretto255-sha512.json (a copy of the
+ * team's ../shared/vectors; keys are the draft's names, values hex).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -25,10 +25,7 @@ import {
 } from '../../../src/engine/crypto/cpace.js';
 import { HandshakeError } from '../../../src/engine/errors.js';
 
-const VECTORS_URL = new URL(
-  '../../../../shared/vectors/cpace-ristretto255-sha512.json',
-  import.meta.url,
-);
+const VECTORS_URL = new URL('./vectors/cpace-ristretto255-sha512.json', import.meta.url);
 
 function loadVectors(): unknown[] {
   let text: string;
