@@ -13,6 +13,8 @@ import type { Job, JobRun, JobRunner, RunOutcome, RunPhase } from '../engine/que
 import { walkSources } from '../engine/transfer/manifest.js';
 import { type SendTransfer, startSend } from '../engine/transfer/sender.js';
 import { lanTransferId } from '../engine/transfer/transfer-id.js';
+import type { PeerFacts } from '../engine/transfer/types.js';
+import type { LinkInfo } from '../engine/transport/link.js';
 import type { PeerLinks } from './peer-links.js';
 
 /** What a LAN send job carries (`Job.data`). */
@@ -32,9 +34,16 @@ export interface LanSendRunnerOptions {
   readonly deviceName?: string;
   readonly chunkSize?: number;
   readonly memoryBudget?: number;
-  readonly throttle?: Throttle;
+  /** One limiter for every job, or one per job (global and per-transfer limits combined). */
+  readonly throttle?: Throttle | ((job: Job) => Throttle | undefined);
+  /**
+   * Asked after the handshake with a device whose key is not pinned: resolve
+   * true once the user compared the verification words (no data leaves
+   * before). Absent: unpinned devices are sent to on their announced key.
+   */
+  readonly confirmNew?: (job: Job, peer: PeerFacts) => Promise<boolean>;
   /** Each transfer as it starts (the UI subscribes to its events and snapshots). */
-  readonly onTransfer?: (job: Job, t: SendTransfer) => void;
+  readonly onTransfer?: (job: Job, t: SendTransfer, info: LinkInfo) => void;
 }
 
 /** Runs LAN sends for the Scheduler. */
@@ -75,6 +84,7 @@ export class LanSendRunner implements JobRunner {
       }
       try {
         const { files } = await walkSources(data.paths);
+        const throttle = typeof o.throttle === 'function' ? o.throttle(job) : o.throttle;
         const t = startSend({
           stream: lease.stream,
           identity: o.identity,
@@ -88,7 +98,10 @@ export class LanSendRunner implements JobRunner {
           ...(o.deviceName ? { deviceName: o.deviceName } : {}),
           ...(o.chunkSize ? { chunkSize: o.chunkSize } : {}),
           ...(o.memoryBudget ? { memoryBudget: o.memoryBudget } : {}),
-          ...(o.throttle ? { throttle: o.throttle } : {}),
+          ...(throttle ? { throttle } : {}),
+          ...(!pinned && o.confirmNew
+            ? { confirmPeer: (p: PeerFacts) => o.confirmNew!(job, p) }
+            : {}),
         });
         transfer = t;
         if (paused) t.pause();
@@ -97,7 +110,7 @@ export class LanSendRunner implements JobRunner {
           if (e.type === 'handshake') phase('awaiting-accept');
           if (e.type === 'started') phase('transferring');
         });
-        o.onTransfer?.(job, t);
+        o.onTransfer?.(job, t, lease.info);
         await t.done;
         return { ok: true };
       } catch (err) {
@@ -123,6 +136,10 @@ export class LanSendRunner implements JobRunner {
       cancel: (reason) => {
         ac.abort(reason);
         transfer?.cancel(reason);
+      },
+      interrupt: () => {
+        ac.abort('ferry is quitting');
+        transfer?.interrupt('ferry is quitting');
       },
       done,
     };

@@ -25,7 +25,7 @@ const UNSET_MEANS: Partial<Record<SettingKey, string>> = {
 };
 
 /** How each setting is typed on the command line, for `--help`. */
-const VALUE_FORMS: Record<SettingKey, string> = {
+export const VALUE_FORMS: Readonly<Record<SettingKey, string>> = {
   deviceName: 'name announced to peers',
   downloadDir: 'directory for received files',
   relays: 'HOST:PORT[,…] (tcp:// or quic:// allowed)',

@@ -65,6 +65,11 @@ export interface SessionRecord {
    * resumes it through the resume rendezvous. Not the code itself.
    */
   readonly codeHash?: string;
+  /**
+   * The transfer's id when it differs from the record's (the app queues a
+   * receive by code before the offer names its transfer).
+   */
+  readonly transferId?: string;
   /** ISO time. */
   readonly createdAt: string;
   /** ISO time. */
@@ -134,6 +139,7 @@ const recordSchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).optional(),
   resumeSecret: hex32Bytes.optional(),
   codeHash: hex32Bytes.optional(),
+  transferId: z.string().regex(TRANSFER_ID).optional(),
   createdAt: isoTime,
   updatedAt: isoTime,
 }) satisfies z.ZodType<SessionRecord>;

@@ -72,6 +72,11 @@ export interface JobRun {
   pause(): void;
   resume(): void;
   cancel(reason: string): void;
+  /**
+   * Stop without ending the session for the peer (the app quits; the job
+   * resumes next start). Runs without it are cancelled instead.
+   */
+  interrupt?(): void;
   readonly done: Promise<RunOutcome>;
 }
 
@@ -356,7 +361,8 @@ export class Scheduler {
     for (const e of this.#entries.values()) {
       this.#clearTimer(e);
       e.generation++;
-      e.run?.cancel('ferry is quitting');
+      if (e.run?.interrupt) e.run.interrupt();
+      else e.run?.cancel('ferry is quitting');
       e.run = null;
     }
   }

@@ -292,6 +292,19 @@ export abstract class Transfer {
     }
   }
 
+  /**
+   * Stop without a word to the peer: to it this looks like a dropped
+   * connection (retryable), so both sides keep the session resumable. For
+   * an app that quits with transfers in progress; `done` rejects with a
+   * retryable CONNECTION error.
+   */
+  interrupt(reason = 'interrupted'): void {
+    if (this.isFinished) return;
+    const err = new FerryError('CONNECTION', reason, { retryable: true });
+    this.finish('failed', err, 'local');
+    this.stream.abort(err);
+  }
+
   /** Whether the transfer reached a terminal state. */
   get isFinished(): boolean {
     return this.#settled;

@@ -1,0 +1,312 @@
+/**
+ * Runs of code-phrase jobs for the app's queue: a send that waits for its
+ * receiver in relay rooms, and a receive that finds its sender on the LAN
+ * (by the nameplate hash) or through relays. The first run of a job meets
+ * under the code; once the transfer started, both sides recorded the
+ * handshake's resume secret, and every later run (a retry, or after a
+ * restart of either side) meets under the resume rendezvous instead, so no
+ * code is needed again (docs/adr/0008).
+ */
+
+import { awaitPeer, type Connected, dialPeer } from '../cli/paths.js';
+import type { RelayEndpoint } from '../cli/relay-client.js';
+import { resumeOf } from '../cli/sessions.js';
+import { nameplateHash } from '../discovery/advert.js';
+import type { LanDiscovery } from '../discovery/lan.js';
+import { parseCode, roomIdFromNameplate } from '../engine/crypto/code-phrase.js';
+import type { Identity } from '../engine/crypto/identity.js';
+import { isRetryableCode, toFerryError } from '../engine/errors.js';
+import type { Throttle } from '../engine/queue/bandwidth.js';
+import type { Job, JobRun, RunOutcome, RunPhase } from '../engine/queue/scheduler.js';
+import { type OfferInfo, startReceive } from '../engine/transfer/receiver.js';
+import { startSend } from '../engine/transfer/sender.js';
+import type { Transfer } from '../engine/transfer/transfer.js';
+import type { SessionStore } from '../engine/transfer/types.js';
+import type { LinkInfo } from '../engine/transport/link.js';
+import type { SessionRegistry } from '../store/session-store.js';
+
+/** A send by code (`Job.data`). */
+export interface CodeSendJob {
+  readonly kind: 'code-send';
+  readonly paths: readonly string[];
+  /** Only in the run that created it: codes are never written to disk. */
+  readonly code?: string;
+}
+
+/** A receive by code (`Job.data`). */
+export interface CodeReceiveJob {
+  readonly kind: 'code-receive';
+  readonly targetDir: string;
+  readonly code?: string;
+}
+
+/** What code runs need from the app. */
+export interface CodeRunContext {
+  readonly identity: Identity;
+  readonly registry: SessionRegistry;
+  readonly relays: () => readonly RelayEndpoint[];
+  readonly relayPassword?: string;
+  readonly lan: () => LanDiscovery | null;
+  readonly deviceName: () => string;
+  readonly chunkSize: () => number;
+  readonly windowMemory: () => number;
+  readonly throttle: (job: Job) => Throttle | undefined;
+  readonly checkpoints: SessionStore;
+  /** A line for the job's history. */
+  readonly note: (job: Job, text: string) => void;
+  /** The attempt's transfer, once started. */
+  readonly attach: (job: Job, t: Transfer, info: LinkInfo) => void;
+  /** Ask the user about an offer (true: accept). */
+  readonly decide: (job: Job, offer: OfferInfo, signal: AbortSignal) => Promise<boolean>;
+  /** The peer proved the code (or the resume secret): remember it. */
+  readonly proven: (publicKey: Uint8Array, name: string | undefined) => void;
+}
+
+interface Meeting {
+  readonly room: Uint8Array;
+  readonly password: Uint8Array;
+  readonly lanHint: string;
+  readonly expectedPeer?: Uint8Array;
+}
+
+/** Where this run of a code job meets its peer: the resume rendezvous once it started, else the code. */
+function meeting(job: Job, registry: SessionRegistry, code: string | undefined): Meeting | null {
+  const r = registry.get(job.id);
+  if (r?.resumeSecret && r.peer.publicKey) return resumeOf(r);
+  if (!code) return null;
+  const parsed = parseCode(code);
+  return {
+    room: roomIdFromNameplate(parsed.nameplate),
+    password: parsed.password,
+    lanHint: nameplateHash(parsed.nameplate),
+  };
+}
+
+/** A failed outcome from anything thrown. */
+function failure(err: unknown): RunOutcome {
+  const fe = toFerryError(err);
+  return {
+    ok: false,
+    error: { code: fe.code, message: fe.message, retryable: isRetryableCode(fe.code) },
+  };
+}
+
+const noCode: RunOutcome = {
+  ok: false,
+  error: {
+    code: 'CANCELLED',
+    message: 'this session never started and its code is not kept; start it again with a new code',
+    retryable: false,
+  },
+};
+
+/**
+ * Record what a later run needs (the handshake's resume secret, the peer's
+ * key), once the transfer started on both sides.
+ */
+function recordResume(ctx: CodeRunContext, job: Job, t: Transfer): void {
+  let peerKey: Uint8Array | null = null;
+  t.on((e) => {
+    if (e.type === 'handshake') peerKey = e.peer.publicKey;
+    if (e.type === 'started' && peerKey) {
+      const secret = t.resumeSecret;
+      try {
+        ctx.registry.update(job.id, {
+          ...(secret ? { resumeSecret: Buffer.from(secret).toString('hex') } : {}),
+          peer: {
+            ...ctx.registry.get(job.id)?.peer,
+            fingerprint: t.snapshot().peer?.fingerprint,
+            publicKey: Buffer.from(peerKey).toString('hex'),
+          },
+          transferId: e.transferId,
+        });
+      } catch {
+        // Bookkeeping only; the transfer goes on.
+      }
+    }
+    if (e.type === 'completed' && peerKey) ctx.proven(peerKey, e.summary.peerName);
+  });
+}
+
+/** Run the transfer of one attempt to its end, wiring pause/resume/cancel. */
+function runAttempt(
+  connect: (signal: AbortSignal) => Promise<Connected>,
+  begin: (c: Connected) => Transfer,
+  phase: (p: RunPhase) => void,
+): JobRun {
+  const ac = new AbortController();
+  let transfer: Transfer | null = null;
+  let paused = false;
+  const done = (async (): Promise<RunOutcome> => {
+    let conn: Connected;
+    try {
+      conn = await connect(ac.signal);
+    } catch (err) {
+      return failure(err);
+    }
+    try {
+      const t = begin(conn);
+      transfer = t;
+      if (paused) t.pause();
+      if (ac.signal.aborted) t.cancel(String(ac.signal.reason ?? 'cancelled'));
+      t.on((e) => {
+        if (e.type === 'handshake') phase('awaiting-accept');
+        if (e.type === 'started') phase('transferring');
+      });
+      await t.done;
+      return { ok: true };
+    } catch (err) {
+      return failure(err);
+    } finally {
+      await transfer?.settled;
+      await conn.link.close().catch(() => undefined);
+    }
+  })();
+  return {
+    pause: () => {
+      paused = true;
+      transfer?.pause();
+    },
+    resume: () => {
+      paused = false;
+      transfer?.resume();
+    },
+    cancel: (reason) => {
+      ac.abort(reason);
+      transfer?.cancel(reason);
+    },
+    interrupt: () => {
+      ac.abort('ferry is quitting');
+      transfer?.interrupt('ferry is quitting');
+    },
+    done,
+  };
+}
+
+/** One run of a code send: wait for the receiver in the relay rooms, then send. */
+export function startCodeSend(ctx: CodeRunContext, job: Job, phase: (p: RunPhase) => void): JobRun {
+  const data = job.data as CodeSendJob;
+  const m = meeting(job, ctx.registry, data.code);
+  if (!m) return finished(noCode);
+  const relays = ctx.relays();
+  if (relays.length === 0) {
+    return finished({
+      ok: false,
+      error: {
+        code: 'CONNECTION',
+        message:
+          'a send by code needs a relay (set one in Settings: relays); on this network, send to a peer from the Peers list instead',
+        retryable: false,
+      },
+    });
+  }
+  const transferId = Uint8Array.from(Buffer.from(job.id, 'hex'));
+  return runAttempt(
+    (signal) =>
+      awaitPeer({
+        identity: ctx.identity,
+        room: m.room,
+        relays,
+        ...(ctx.relayPassword ? { relayPassword: ctx.relayPassword } : {}),
+        signal,
+        onNote: (t) => ctx.note(job, t),
+      }),
+    (conn) => {
+      const t = startSend({
+        stream: conn.stream,
+        identity: ctx.identity,
+        paths: data.paths,
+        password: m.password,
+        context: m.room,
+        transferId,
+        deviceName: ctx.deviceName(),
+        chunkSize: ctx.chunkSize(),
+        memoryBudget: ctx.windowMemory(),
+        ...(m.expectedPeer ? { expectedPeer: m.expectedPeer } : {}),
+        ...throttleOf(ctx, job),
+      });
+      recordResume(ctx, job, t);
+      ctx.attach(job, t, conn.link.info);
+      return t;
+    },
+    phase,
+  );
+}
+
+/** One run of a code receive: find the sender (LAN, relays), ask about the offer, receive. */
+export function startCodeReceive(
+  ctx: CodeRunContext,
+  job: Job,
+  phase: (p: RunPhase) => void,
+): JobRun {
+  const data = job.data as CodeReceiveJob;
+  const m = meeting(job, ctx.registry, data.code);
+  if (!m) return finished(noCode);
+  const relays = ctx.relays();
+  const lan = ctx.lan();
+  if (relays.length === 0 && !lan) {
+    return finished({
+      ok: false,
+      error: {
+        code: 'CONNECTION',
+        message: 'no way to reach the sender: discovery is off and no relay is set (Settings)',
+        retryable: false,
+      },
+    });
+  }
+  const resumeId = ctx.registry.get(job.id)?.transferId;
+  return runAttempt(
+    (signal) =>
+      dialPeer({
+        identity: ctx.identity,
+        room: m.room,
+        relays,
+        ...(lan ? { lan: { discovery: lan, nameplateHash: m.lanHint } } : {}),
+        ...(ctx.relayPassword ? { relayPassword: ctx.relayPassword } : {}),
+        signal,
+        onNote: (t) => ctx.note(job, t),
+      }),
+    (conn) => {
+      const t = startReceive({
+        stream: conn.stream,
+        identity: ctx.identity,
+        targetDir: data.targetDir,
+        store: ctx.checkpoints,
+        password: m.password,
+        context: m.room,
+        deviceName: ctx.deviceName(),
+        memoryBudget: ctx.windowMemory(),
+        ...(m.expectedPeer ? { expectedPeer: m.expectedPeer } : {}),
+        ...throttleOf(ctx, job),
+        decide: async (offer) => {
+          if (resumeId && offer.transferId === resumeId) return { accept: true };
+          const ac = new AbortController();
+          const off = t.on((e) => {
+            if (e.type === 'failed' || e.type === 'cancelled') ac.abort();
+          });
+          try {
+            return (await ctx.decide(job, offer, ac.signal))
+              ? { accept: true }
+              : { accept: false, reason: 'the receiver declined' };
+          } finally {
+            off();
+          }
+        },
+      });
+      recordResume(ctx, job, t);
+      ctx.attach(job, t, conn.link.info);
+      return t;
+    },
+    phase,
+  );
+}
+
+function throttleOf(ctx: CodeRunContext, job: Job): { throttle?: Throttle } {
+  const t = ctx.throttle(job);
+  return t ? { throttle: t } : {};
+}
+
+/** A run that ended before it began. */
+export function finished(outcome: RunOutcome): JobRun {
+  return { pause() {}, resume() {}, cancel() {}, done: Promise.resolve(outcome) };
+}

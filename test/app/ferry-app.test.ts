@@ -1,0 +1,169 @@
+/**
+ * The app core for real: two FerryApp instances with their own config dirs
+ * find each other by mDNS on loopback and send over QUIC. First contact
+ * needs both users (the sender confirms the words, the receiver accepts the
+ * offer); the next send between the now-known peers still asks the receiver
+ * unless it chose "always". One side quits mid-transfer and starts again on
+ * the same config dir: the queue reloads and the transfer resumes to a
+ * verified file, sending only what was missing.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { AppSnapshot, JobView } from '../../src/app/controller.js';
+import { FerryApp } from '../../src/app/ferry-app.js';
+import { FerryConfig } from '../../src/store/config.js';
+import { SessionRegistry } from '../../src/store/session-store.js';
+import { mdnsEnv, onlyLoopback } from '../e2e/cli-process.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+const sha = async (p: string) =>
+  createHash('sha256')
+    .update(await readFile(p))
+    .digest('hex');
+
+async function until<T>(
+  what: string,
+  fn: () => T | undefined | false,
+  ms = 30_000,
+  explain: () => unknown = () => '',
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) {
+      throw new Error(`timed out waiting for ${what} ${JSON.stringify(explain(), null, 1)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const env = { ...process.env, ...mdnsEnv, FERRY_RELAY: '' };
+
+async function open(configDir: string, downloadDir?: string): Promise<FerryApp> {
+  if (downloadDir) FerryConfig.open(configDir).updateSettings({ downloadDir });
+  const app = await FerryApp.start({ configDir, mdnsInterface: '127.0.0.1', env });
+  cleanups.push(() => app.close());
+  return app;
+}
+
+const job = (s: AppSnapshot, id: string): JobView | undefined => s.jobs.find((j) => j.id === id);
+
+describe.skipIf(!onlyLoopback)('FerryApp: two instances on loopback', () => {
+  it('first contact, words confirmed on both sides; pinned; quit mid-way and resume after restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-app-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const inbox = join(dir, 'inbox');
+    await mkdir(inbox);
+    const src = join(dir, 'movie.bin');
+    await writeFile(src, randomBytes(24 * 1024 * 1024 + 123));
+    const cfgA = join(dir, 'a');
+    const cfgB = join(dir, 'b');
+    FerryConfig.open(cfgA).setDeviceName('alice-box');
+    FerryConfig.open(cfgB).setDeviceName('bob-box');
+    // Slow the receiver down so there is time to quit mid-way.
+    FerryConfig.open(cfgB).updateSettings({ rateLimit: 4 * 1024 * 1024 });
+    const a = await open(cfgA);
+    let b = await open(cfgB, inbox);
+    const bFp = b.snapshot().device.fingerprint;
+
+    const bobSeen = await until('alice to see bob', () =>
+      a.snapshot().peers.find((p) => p.fingerprint === bFp && p.online),
+    );
+    expect(bobSeen).toMatchObject({ name: 'bob-box', badge: 'new' });
+
+    const id = await a.sendToPeer([src], bFp);
+    // The sender holds the data until its user compares the words…
+    const waiting = await until('the confirm question', () => {
+      const j = job(a.snapshot(), id);
+      return j?.needsConfirm ? j : undefined;
+    });
+    // …and the receiver is asked about the offer, with the same words.
+    const offer = await until('the offer', () => b.snapshot().offers[0]);
+    expect(offer).toMatchObject({ peerName: 'alice-box', known: false, resuming: false });
+    expect(offer.files).toEqual([{ path: 'movie.bin', size: 24 * 1024 * 1024 + 123 }]);
+    expect(offer.sas).toBe(waiting.handshake?.sas);
+    b.answerOffer(offer.id, 'accept');
+    a.confirmPeer(id, true);
+
+    // Quit the receiver once a good part arrived (its checkpoint is on disk).
+    await until(
+      'progress',
+      () => (job(b.snapshot(), id)?.bytesDone ?? 0) > 6 * 1024 * 1024,
+      60_000,
+    );
+    await new Promise((r) => setTimeout(r, 1200)); // one checkpoint interval
+    await b.close();
+    expect(
+      SessionRegistry.open(cfgB)
+        .list()
+        .find((r) => r.id === id)?.state,
+    ).not.toBe('done');
+    // The sender sees the peer vanish and waits for it (not a failure).
+    await until('the sender to wait', () => {
+      const s = job(a.snapshot(), id)?.state;
+      return s === 'waiting-for-peer' || s === 'retrying' || s === 'queued' || s === 'connecting';
+    });
+
+    // Restart the receiver on the same config dir: no question this time
+    // (the transfer was accepted before), only the missing part travels.
+    FerryConfig.open(cfgB).updateSettings({ rateLimit: null });
+    b = await open(cfgB);
+    const restored = job(b.snapshot(), id);
+    expect(restored?.direction).toBe('receive');
+    a.retryNow(id);
+    const done = await until(
+      'done on both sides',
+      () =>
+        job(a.snapshot(), id)?.state === 'done' && job(b.snapshot(), id)?.state === 'done'
+          ? job(a.snapshot(), id)
+          : undefined,
+      90_000,
+      () =>
+        [a, b].map((x) => {
+          const j = job(x.snapshot(), id);
+          return { state: j?.state, error: j?.error, events: j?.events.map((e) => e.text) };
+        }),
+    );
+    expect(done.events.some((e) => /already there/.test(e.text))).toBe(true);
+    expect(b.snapshot().offers).toEqual([]);
+    expect(await sha(join(inbox, 'movie.bin'))).toBe(await sha(src));
+    // Both sides pinned each other after the confirmed first contact.
+    expect(FerryConfig.open(cfgA).knownPeer(bFp)?.pinnedBy).toBe('sas');
+    expect(FerryConfig.open(cfgB).knownPeer(a.snapshot().device.fingerprint)?.pinnedBy).toBe('sas');
+  }, 180_000);
+
+  it('a declined offer fails the send with the reason, and nothing is written', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-app-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const inbox = join(dir, 'inbox');
+    await mkdir(inbox);
+    const src = join(dir, 'note.txt');
+    await writeFile(src, 'hello');
+    const a = await open(join(dir, 'a'));
+    const b = await open(join(dir, 'b'), inbox);
+    const bFp = b.snapshot().device.fingerprint;
+    await until('peer', () => a.snapshot().peers.find((p) => p.fingerprint === bFp && p.online));
+    const id = await a.sendToPeer([src], bFp);
+    await until('confirm', () => job(a.snapshot(), id)?.needsConfirm);
+    a.confirmPeer(id, true);
+    const offer = await until('offer', () => b.snapshot().offers[0]);
+    b.answerOffer(offer.id, 'decline');
+    const failed = await until('failed', () => {
+      const j = job(a.snapshot(), id);
+      return j?.state === 'failed' ? j : undefined;
+    });
+    expect(failed.error?.message).toMatch(/declined/);
+    expect(job(b.snapshot(), id)).toBeUndefined();
+    expect(FerryConfig.open(join(dir, 'a')).knownPeer(bFp)).toBeUndefined();
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(inbox)).toEqual([]);
+  }, 60_000);
+});
