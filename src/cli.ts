@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
- * ferry's entry point. With no subcommand it will open the full-screen app
- * (a later issue); today it prints help. Subcommands are headless and take
+ * ferry's entry point. With no subcommand it opens the full-screen app
+ * (src/ui, driven by src/app). Subcommands are headless and take
  * `--json` for scripts. Exit codes: 0 ok, 1 transfer failed, 2 usage,
  * 130 interrupted.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { appCommand } from './cli/app.js';
 import { UsageError } from './cli/common.js';
 import { ExitCode, errorJson, Reporter } from './cli/output.js';
 import { forgetCommand, idCommand, peersCommand, trustCommand } from './cli/peers.js';
@@ -39,6 +40,8 @@ function program(): Command {
   p.addHelpText(
     'after',
     `
+With no command, ferry opens the full-screen app (queue, peers, offers, sessions).
+
 Exit codes: 0 done, 1 transfer failed, 2 usage error, 130 interrupted.
 Environment: FERRY_RELAY (relay address), FERRY_CONFIG_DIR, FERRY_MDNS_INTERFACE, NO_COLOR.
 
@@ -50,6 +53,16 @@ Examples:
   ferry receive 7-guitar-orbit-velvet --dir ~/Downloads --relay relay.example.org:9009
   ferry relay --listen 0.0.0.0:9009 --quic-port 9010 --metrics 127.0.0.1:9100`,
   );
+
+  // No subcommand: the full-screen app.
+  p.allowExcessArguments(true).action(async (_o, cmd: Command) => {
+    if (cmd.args.length > 0) {
+      process.stderr.write(`ferry: unknown command '${cmd.args[0]}' (see 'ferry --help')\n`);
+      process.exitCode = ExitCode.Usage;
+      return;
+    }
+    await runApp(cmd);
+  });
 
   p.command('send')
     .description('send files or folders; prints a code for the receiver')
@@ -262,13 +275,27 @@ function report(err: unknown, out: Reporter, interrupted: boolean): number {
   return ExitCode.Failed;
 }
 
+/**
+ * The TUI owns the terminal: keys (Ctrl+C included) arrive as input in raw
+ * mode, and it handles SIGTERM/SIGHUP itself, restoring the screen.
+ */
+async function runApp(cmd: Command): Promise<void> {
+  // conf's when-exit hooks would re-send SIGINT/SIGTERM (see run()).
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
+  const out = new Reporter(false);
+  let code: number;
+  try {
+    code = await appCommand(cmd.opts());
+  } catch (err) {
+    code = report(err, out, false);
+  }
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 200).unref();
+}
+
 async function main(argv: string[]): Promise<void> {
   const p = program();
-  if (argv.length <= 2) {
-    // The full-screen app arrives with the TUI issue; until then, help.
-    p.outputHelp();
-    return;
-  }
   try {
     await p.parseAsync(argv);
   } catch (err) {

@@ -16,7 +16,7 @@ import type { AppSnapshot, JobView } from '../../src/app/controller.js';
 import { FerryApp } from '../../src/app/ferry-app.js';
 import { FerryConfig } from '../../src/store/config.js';
 import { SessionRegistry } from '../../src/store/session-store.js';
-import { mdnsEnv, onlyLoopback } from '../e2e/cli-process.js';
+import { ferry, mdnsEnv, onlyLoopback } from '../e2e/cli-process.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -166,4 +166,57 @@ describe.skipIf(!onlyLoopback)('FerryApp: two instances on loopback', () => {
     const { readdir } = await import('node:fs/promises');
     expect(await readdir(inbox)).toEqual([]);
   }, 60_000);
+
+  it('works with the headless commands: a code from `ferry send` on the LAN, and `ferry send --to` the app', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-app-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const inbox = join(dir, 'inbox');
+    await mkdir(inbox);
+    const src = join(dir, 'photo.jpg');
+    await writeFile(src, randomBytes(3 * 1024 * 1024 + 7));
+    const app = await open(join(dir, 'app'), inbox);
+    FerryConfig.open(join(dir, 'app')).setDeviceName('app-box');
+
+    // 1. `ferry send` prints a code; the app receives by it (found on the LAN, no relay).
+    const sender = ferry(['send', src, '--json', '--config-dir', join(dir, 'cli')], {
+      FERRY_RELAY: '',
+    });
+    cleanups.push(async () => sender.proc.kill('SIGKILL'));
+    const { code } = (await sender.waitFor((l) => l['type'] === 'code')) as { code: string };
+    await expect(app.receiveByCode('not a code')).rejects.toThrow(/code/i);
+    const id = await app.receiveByCode(code);
+    const offer = await until('the offer', () => app.snapshot().offers[0]);
+    expect(offer.files).toEqual([{ path: 'photo.jpg', size: 3 * 1024 * 1024 + 7 }]);
+    app.answerOffer(offer.id, 'accept');
+    await until('done', () => job(app.snapshot(), id)?.state === 'done', 60_000);
+    expect(await sender.exit).toBe(0);
+    expect(await sha(join(inbox, 'photo.jpg'))).toBe(await sha(src));
+    // The code proved both sides: each pinned the other.
+    const cliFp = job(app.snapshot(), id)?.handshake?.fingerprint;
+    expect(cliFp && FerryConfig.open(join(dir, 'app')).knownPeer(cliFp)?.pinnedBy).toBe('code');
+
+    // 2. Now known to each other: `ferry send --to` the app; the app asks
+    // (known, not auto-accept), the user says "always".
+    const again = join(dir, 'again.txt');
+    await writeFile(again, 'second file');
+    const to = ferry(
+      [
+        'send',
+        again,
+        '--to',
+        app.snapshot().device.shortId,
+        '--json',
+        '--config-dir',
+        join(dir, 'cli'),
+      ],
+      { FERRY_RELAY: '' },
+    );
+    cleanups.push(async () => to.proc.kill('SIGKILL'));
+    const second = await until('the second offer', () => app.snapshot().offers[0], 30_000);
+    expect(second.known).toBe(true);
+    app.answerOffer(second.id, 'always');
+    expect(await to.exit).toBe(0);
+    expect(await readFile(join(inbox, 'again.txt'), 'utf8')).toBe('second file');
+    expect(cliFp && FerryConfig.open(join(dir, 'app')).knownPeer(cliFp)?.autoAccept).toBe(true);
+  }, 120_000);
 });
