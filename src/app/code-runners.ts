@@ -8,7 +8,7 @@
  * code is needed again (docs/adr/0008).
  */
 
-import { awaitPeer, type Connected, dialPeer } from '../cli/paths.js';
+import { awaitPeer, type Connected, type DirectListener, dialPeer } from '../cli/paths.js';
 import type { RelayEndpoint } from '../cli/relay-client.js';
 import { resumeOf } from '../cli/sessions.js';
 import { nameplateHash } from '../discovery/advert.js';
@@ -60,6 +60,13 @@ export interface CodeRunContext {
   readonly decide: (job: Job, offer: OfferInfo, signal: AbortSignal) => Promise<boolean>;
   /** The peer proved the code (or the resume secret): remember it. */
   readonly proven: (publicKey: Uint8Array, name: string | undefined) => void;
+  /**
+   * A code send waits on the LAN too: listeners of its own, announced with
+   * the hint; null without discovery. `release` withdraws and closes them.
+   */
+  readonly offerOnLan: (
+    lanHint: string,
+  ) => Promise<{ listener: DirectListener; release: () => Promise<void> } | null>;
 }
 
 interface Meeting {
@@ -130,7 +137,7 @@ function recordResume(ctx: CodeRunContext, job: Job, t: Transfer): void {
 
 /** Run the transfer of one attempt to its end, wiring pause/resume/cancel. */
 function runAttempt(
-  connect: (signal: AbortSignal) => Promise<Connected>,
+  connect: (signal: AbortSignal) => Promise<Connected & { cleanup?: () => Promise<void> }>,
   begin: (c: Connected) => Transfer,
   phase: (p: RunPhase) => void,
 ): JobRun {
@@ -138,7 +145,7 @@ function runAttempt(
   let transfer: Transfer | null = null;
   let paused = false;
   const done = (async (): Promise<RunOutcome> => {
-    let conn: Connected;
+    let conn: Connected & { cleanup?: () => Promise<void> };
     try {
       conn = await connect(ac.signal);
     } catch (err) {
@@ -160,6 +167,7 @@ function runAttempt(
     } finally {
       await transfer?.settled;
       await conn.link.close().catch(() => undefined);
+      await conn.cleanup?.().catch(() => undefined);
     }
   })();
   return {
@@ -189,28 +197,37 @@ export function startCodeSend(ctx: CodeRunContext, job: Job, phase: (p: RunPhase
   const m = meeting(job, ctx.registry, data.code);
   if (!m) return finished(noCode);
   const relays = ctx.relays();
-  if (relays.length === 0) {
+  if (relays.length === 0 && !ctx.lan()) {
     return finished({
       ok: false,
       error: {
         code: 'CONNECTION',
-        message:
-          'a send by code needs a relay (set one in Settings: relays); on this network, send to a peer from the Peers list instead',
+        message: 'no way to reach the receiver: discovery is off and no relay is set (Settings)',
         retryable: false,
       },
     });
   }
   const transferId = Uint8Array.from(Buffer.from(job.id, 'hex'));
   return runAttempt(
-    (signal) =>
-      awaitPeer({
-        identity: ctx.identity,
-        room: m.room,
-        relays,
-        ...(ctx.relayPassword ? { relayPassword: ctx.relayPassword } : {}),
-        signal,
-        onNote: (t) => ctx.note(job, t),
-      }),
+    async (signal) => {
+      const onLan = await ctx.offerOnLan(m.lanHint);
+      try {
+        const conn = await awaitPeer({
+          identity: ctx.identity,
+          room: m.room,
+          relays,
+          ...(onLan ? { listener: onLan.listener } : {}),
+          ...(ctx.relayPassword ? { relayPassword: ctx.relayPassword } : {}),
+          signal,
+          onNote: (t) => ctx.note(job, t),
+        });
+        // QUIC links share their listener's socket: it closes after the link.
+        return { ...conn, ...(onLan ? { cleanup: onLan.release } : {}) };
+      } catch (err) {
+        await onLan?.release();
+        throw err;
+      }
+    },
     (conn) => {
       const t = startSend({
         stream: conn.stream,

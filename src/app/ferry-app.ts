@@ -110,6 +110,9 @@ export class FerryApp implements FerryController {
   /** Records for jobs being added (persistQueue asks for them). */
   readonly #newRecords = new Map<string, NewSessionRecord>();
   readonly #notices: Notice[] = [];
+  #announcing: Promise<void> = Promise.resolve();
+  /** Code sends waiting on the LAN, newest last. */
+  readonly #codeOffers: { hint: string; listener: DirectListener }[] = [];
   #noticeId = 0;
   #version = 0;
   #relayStatus: NetworkView['relayStatus'] = 'unknown';
@@ -330,9 +333,9 @@ export class FerryApp implements FerryController {
   }
 
   async sendByCode(paths: readonly string[]): Promise<{ id: string; code: string }> {
-    if (this.#relays().length === 0) {
+    if (this.#relays().length === 0 && !this.#lan) {
       throw new Error(
-        'a send by code needs a relay: set one in Settings (relays), or send to a peer in the Peers list',
+        'no way to reach a receiver: LAN discovery is off and no relay is set (Settings: relays)',
       );
     }
     const abs = absolute(paths);
@@ -619,7 +622,63 @@ export class FerryApp implements FerryController {
         return answer !== 'decline';
       },
       proven: (key, name) => this.#proven(key, name, 'code'),
+      offerOnLan: (hint) => this.#offerOnLan(hint),
     };
+  }
+
+  /**
+   * Listeners for one waiting code send, announced by mDNS with its hint. The
+   * device advert carries one hint: the newest waiting code send is found
+   * on the LAN, older ones meanwhile only through relays.
+   */
+  async #offerOnLan(
+    hint: string,
+  ): Promise<{ listener: DirectListener; release: () => Promise<void> } | null> {
+    if (!this.#lan || this.#closed) return null;
+    const listener = await DirectListener.start(
+      this.#identity,
+      this.#network.iface ?? '0.0.0.0',
+      0,
+    );
+    const entry = { hint, listener };
+    this.#codeOffers.push(entry);
+    await this.#announce();
+    let released = false;
+    return {
+      listener,
+      release: async () => {
+        if (released) return;
+        released = true;
+        this.#codeOffers.splice(this.#codeOffers.indexOf(entry), 1);
+        await this.#announce();
+        await listener.close().catch(() => undefined);
+      },
+    };
+  }
+
+  /** Announce this device: its own ports, and the newest waiting code send. */
+  #announce(): Promise<void> {
+    // One at a time: each re-announce stops the previous record first.
+    this.#announcing = this.#announcing.then(() => this.#announceNow());
+    return this.#announcing;
+  }
+
+  async #announceNow(): Promise<void> {
+    if (!this.#lan || !this.#listener || this.#closed) return;
+    const top = this.#codeOffers.at(-1);
+    await this.#lan
+      .announce({
+        quicPort: this.#listener.quicPort,
+        tcpPort: this.#listener.tcpPort,
+        ...(top
+          ? {
+              nameplateHash: top.hint,
+              codeQuicPort: top.listener.quicPort,
+              codeTcpPort: top.listener.tcpPort,
+            }
+          : {}),
+      })
+      .catch((err: Error) => this.#notice('warn', `discovery: ${err.message}`));
   }
 
   /** Follow a job's transfer: the view, and the session record's files and progress. */

@@ -39,6 +39,13 @@ export interface Advert {
   readonly tcpPort?: number;
   /** While a code-based send waits: hash of its nameplate (see nameplateHash). */
   readonly nameplateHash?: string;
+  /**
+   * Where that code-based send listens, when not on `quicPort`/`tcpPort`
+   * (the app keeps those for transfers sent to it and waits for a code's
+   * receiver on listeners of its own).
+   */
+  readonly codeQuicPort?: number;
+  readonly codeTcpPort?: number;
 }
 
 /**
@@ -65,6 +72,8 @@ export function encodeAdvert(a: Omit<Advert, 'fingerprint'>): Record<string, str
   if (a.quicPort !== undefined) txt['q'] = String(a.quicPort);
   if (a.tcpPort !== undefined) txt['t'] = String(a.tcpPort);
   if (a.nameplateHash !== undefined) txt['np'] = a.nameplateHash;
+  if (a.codeQuicPort !== undefined) txt['cq'] = String(a.codeQuicPort);
+  if (a.codeTcpPort !== undefined) txt['ct'] = String(a.codeTcpPort);
   return txt;
 }
 
@@ -91,6 +100,9 @@ export function decodeAdvert(raw: unknown): Advert | null {
     if (quicPort === null || tcpPort === null) return null;
     const np = kv.get('np');
     if (np !== undefined && !/^[0-9a-f]{16}$/.test(np)) return null;
+    const codeQuicPort = optionalPort(kv.get('cq'));
+    const codeTcpPort = optionalPort(kv.get('ct'));
+    if (codeQuicPort === null || codeTcpPort === null) return null;
     return {
       version,
       publicKey,
@@ -99,6 +111,8 @@ export function decodeAdvert(raw: unknown): Advert | null {
       ...(quicPort !== undefined ? { quicPort } : {}),
       ...(tcpPort !== undefined ? { tcpPort } : {}),
       ...(np !== undefined ? { nameplateHash: np } : {}),
+      ...(codeQuicPort !== undefined ? { codeQuicPort } : {}),
+      ...(codeTcpPort !== undefined ? { codeTcpPort } : {}),
     };
   } catch {
     return null;

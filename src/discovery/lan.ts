@@ -28,6 +28,9 @@ export interface Listening {
   readonly quicPort?: number;
   readonly tcpPort?: number;
   readonly nameplateHash?: string;
+  /** Where the code-based send listens, when apart from the ports above. */
+  readonly codeQuicPort?: number;
+  readonly codeTcpPort?: number;
 }
 
 /** A running discovery: announce, listen, keep the peer table fresh. */

@@ -43,6 +43,9 @@ export interface PeerAddress {
   readonly address: string;
   readonly quicPort?: number;
   readonly tcpPort?: number;
+  /** Ports of a waiting code-based send, when it listens apart (Advert.codeQuicPort). */
+  readonly codeQuicPort?: number;
+  readonly codeTcpPort?: number;
   readonly lastSeen: number;
 }
 
@@ -157,6 +160,8 @@ export class PeerTable {
       lastSeen: now,
       ...(a.quicPort !== undefined ? { quicPort: a.quicPort } : {}),
       ...(a.tcpPort !== undefined ? { tcpPort: a.tcpPort } : {}),
+      ...(a.codeQuicPort !== undefined ? { codeQuicPort: a.codeQuicPort } : {}),
+      ...(a.codeTcpPort !== undefined ? { codeTcpPort: a.codeTcpPort } : {}),
     });
     // Map order is insertion order: the first is the stalest.
     while (seen.addresses.size > this.#maxAddresses) {

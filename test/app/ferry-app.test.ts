@@ -167,7 +167,7 @@ describe.skipIf(!onlyLoopback)('FerryApp: two instances on loopback', () => {
     expect(await readdir(inbox)).toEqual([]);
   }, 60_000);
 
-  it('works with the headless commands: a code from `ferry send` on the LAN, and `ferry send --to` the app', async () => {
+  it('works with the headless commands: receives a `ferry send` code, takes a `send --to`, sends by code to `ferry receive` (LAN, no relay)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ferry-app-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const inbox = join(dir, 'inbox');
@@ -218,5 +218,19 @@ describe.skipIf(!onlyLoopback)('FerryApp: two instances on loopback', () => {
     expect(await to.exit).toBe(0);
     expect(await readFile(join(inbox, 'again.txt'), 'utf8')).toBe('second file');
     expect(cliFp && FerryConfig.open(join(dir, 'app')).knownPeer(cliFp)?.autoAccept).toBe(true);
+
+    // 3. The app sends by code on the LAN (no relay); `ferry receive CODE` finds it.
+    const out = join(dir, 'cli-inbox');
+    await mkdir(out);
+    const sent = await app.sendByCode([src]);
+    expect(job(app.snapshot(), sent.id)?.code).toBe(sent.code);
+    const receiver = ferry(
+      ['receive', sent.code, '--yes', '--dir', out, '--json', '--config-dir', join(dir, 'cli2')],
+      { FERRY_RELAY: '' },
+    );
+    cleanups.push(async () => receiver.proc.kill('SIGKILL'));
+    expect(await receiver.exit).toBe(0);
+    await until('the send done', () => job(app.snapshot(), sent.id)?.state === 'done');
+    expect(await sha(join(out, 'photo.jpg'))).toBe(await sha(src));
   }, 120_000);
 });

@@ -23,6 +23,8 @@ describe('discovery advert (TXT)', () => {
       quicPort: 40001,
       tcpPort: 40002,
       nameplateHash: nameplateHash('7'),
+      codeQuicPort: 40003,
+      codeTcpPort: 40004,
     });
     for (const s of toRaw(txt)) expect(s.length).toBeLessThanOrEqual(255);
     const a = decodeAdvert(toRaw(txt));
@@ -33,6 +35,8 @@ describe('discovery advert (TXT)', () => {
       quicPort: 40001,
       tcpPort: 40002,
       nameplateHash: nameplateHash('7'),
+      codeQuicPort: 40003,
+      codeTcpPort: 40004,
     });
     expect(Buffer.from(a!.publicKey).equals(Buffer.from(id.publicKey))).toBe(true);
   });
@@ -56,6 +60,8 @@ describe('discovery advert (TXT)', () => {
     expect(decodeAdvert(toRaw({ ...good, q: '-1' }))).toBeNull();
     expect(decodeAdvert(toRaw({ ...good, v: 'x' }))).toBeNull();
     expect(decodeAdvert(toRaw({ ...good, np: 'nothex' }))).toBeNull();
+    expect(decodeAdvert(toRaw({ ...good, cq: '65536' }))).toBeNull();
+    expect(decodeAdvert(toRaw({ ...good, ct: 'x' }))).toBeNull();
     const { pk: _, ...noKey } = good;
     expect(decodeAdvert(toRaw(noKey))).toBeNull();
     expect(decodeAdvert(null)).toBeNull();
