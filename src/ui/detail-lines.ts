@@ -89,7 +89,7 @@ function legend(w: number): Seg[] {
   for (let s = 0; s < CHUNK_GLYPH.length; s++) {
     const name = (long ? CHUNK_NAME[s] : SHORT_NAME[s]) ?? '';
     segs.push({ text: CHUNK_GLYPH[s] ?? '?', color: CHUNK_COLOR[s] });
-    segs.push({ text: ` ${name}${gap}`, dim: true });
+    segs.push({ text: ` ${name}${s < CHUNK_GLYPH.length - 1 ? gap : ''}`, dim: true });
   }
   return segs;
 }

@@ -1,0 +1,59 @@
+/**
+ * A bordered panel with its title in the top border. The focused panel has a
+ * heavy border (┏━┓), so focus shows without colour (NO_COLOR).
+ */
+import { Box, Text } from 'ink';
+import type { ReactNode } from 'react';
+import { textWidth, truncate } from './format.js';
+
+/** Props of `Panel`; the content area is (width − 2) × (height − 2). */
+export interface PanelProps {
+  readonly title: string;
+  readonly width: number;
+  readonly height: number;
+  readonly focused?: boolean;
+  readonly children?: ReactNode;
+}
+
+/** The top border line around the title, as [before, title, after]: exactly `width` cells. */
+export function titleLine(
+  title: string,
+  width: number,
+  focused: boolean,
+): [string, string, string] {
+  const [l, h, r] = focused ? ['┏', '━', '┓'] : ['╭', '─', '╮'];
+  if (width < 2) return ['', '', ''];
+  const t = truncate(title, Math.max(0, width - 6));
+  if (t === '') return [l + h.repeat(width - 2) + r, '', ''];
+  return [`${l}${h} `, t, ` ${h.repeat(Math.max(0, width - 5 - textWidth(t)))}${r}`];
+}
+
+/** A titled, bordered box of exactly `width`×`height` cells. */
+export function Panel({ title, width, height, focused = false, children }: PanelProps) {
+  if (width < 4 || height < 2)
+    return <Box width={Math.max(0, width)} height={Math.max(0, height)} />;
+  const color = focused ? 'cyan' : 'gray';
+  const [before, name, after] = titleLine(title, width, focused);
+  return (
+    <Box flexDirection="column" width={width} height={height} flexShrink={0}>
+      <Text color={color} wrap="truncate">
+        {before}
+        <Text bold color={focused ? 'cyan' : undefined}>
+          {name}
+        </Text>
+        {after}
+      </Text>
+      <Box
+        borderStyle={focused ? 'bold' : 'round'}
+        borderTop={false}
+        borderColor={color}
+        flexDirection="column"
+        width={width}
+        height={height - 1}
+        overflow="hidden"
+      >
+        {children}
+      </Box>
+    </Box>
+  );
+}

@@ -1,0 +1,54 @@
+/**
+ * The Queue panel: this run's sends and receives, one row each, the
+ * selected one marked `›`. Scrolls to keep the selection in view.
+ */
+import { memo } from 'react';
+import type { JobView } from '../app/controller.js';
+import { jobRowSegs, queueColumns, queueHeaderSegs } from './job-row.js';
+import { Panel } from './Panel.js';
+import { Row } from './Row.js';
+import { windowStart } from './selectors.js';
+
+/** Props of `QueuePanel`. */
+export interface QueuePanelProps {
+  readonly jobs: readonly JobView[];
+  /** Index of the selected job, -1 when none. */
+  readonly selected: number;
+  readonly focused: boolean;
+  readonly width: number;
+  readonly height: number;
+  readonly now: number;
+}
+
+/** The Queue panel. */
+export const QueuePanel = memo(function QueuePanel({
+  jobs,
+  selected,
+  focused,
+  width,
+  height,
+  now,
+}: QueuePanelProps) {
+  const w = width - 2;
+  const h = height - 2;
+  const cols = queueColumns(w);
+  const header = h >= 4 && jobs.length > 0;
+  const rows = Math.max(0, h - (header ? 1 : 0));
+  const start = windowStart(selected, jobs.length, rows);
+  const shown = jobs.slice(start, start + rows);
+  const title = jobs.length > 0 ? `Queue (${jobs.length})` : 'Queue';
+  return (
+    <Panel title={title} width={width} height={height} focused={focused}>
+      {header && <Row segs={queueHeaderSegs(cols)} width={w} />}
+      {jobs.length === 0 && h > 0 && (
+        <Row
+          segs={[{ text: 'No transfers. s sends a file, r receives by code.', dim: true }]}
+          width={w}
+        />
+      )}
+      {shown.map((job, i) => (
+        <Row key={job.id} segs={jobRowSegs(job, cols, now, start + i === selected)} width={w} />
+      ))}
+    </Panel>
+  );
+});
