@@ -233,4 +233,60 @@ describe.skipIf(!onlyLoopback)('FerryApp: two instances on loopback', () => {
     await until('the send done', () => job(app.snapshot(), sent.id)?.state === 'done');
     expect(await sha(join(out, 'photo.jpg'))).toBe(await sha(src));
   }, 120_000);
+
+  it('a code session through a real relay (no LAN): the receiver quits mid-way and resumes without the code', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-app-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const relay = ferry([
+      'relay',
+      '--listen',
+      '127.0.0.1:0',
+      '--json',
+      '--config-dir',
+      join(dir, 'r'),
+    ]);
+    cleanups.push(async () => relay.proc.kill('SIGKILL'));
+    const l = await relay.waitFor((x) => x['type'] === 'listening');
+    const relayEnv = { ...process.env, FERRY_RELAY: `127.0.0.1:${l['tcp_port']}` };
+    const start = async (cfg: string) => {
+      const app = await FerryApp.start({ configDir: join(dir, cfg), mdns: false, env: relayEnv });
+      cleanups.push(() => app.close());
+      return app;
+    };
+    const inbox = join(dir, 'inbox');
+    await mkdir(inbox);
+    const src = join(dir, 'archive.tar');
+    await writeFile(src, randomBytes(16 * 1024 * 1024 + 9));
+    FerryConfig.open(join(dir, 'b')).updateSettings({
+      downloadDir: inbox,
+      rateLimit: 3 * 1024 * 1024,
+    });
+    const a = await start('a');
+    let b = await start('b');
+    const { id, code } = await a.sendByCode([src]);
+    const rid = await b.receiveByCode(code);
+    const offer = await until('the offer', () => b.snapshot().offers[0]);
+    expect(offer.sas).toMatch(/^\w+-\w+-\w+$/);
+    b.answerOffer(offer.id, 'accept');
+    await until(
+      'progress',
+      () => (job(b.snapshot(), rid)?.bytesDone ?? 0) > 4 * 1024 * 1024,
+      60_000,
+    );
+    expect(job(b.snapshot(), rid)?.path).toMatchObject({ kind: 'relay' });
+    await new Promise((r) => setTimeout(r, 1200));
+    await b.close();
+    FerryConfig.open(join(dir, 'b')).updateSettings({ rateLimit: null });
+    b = await start('b');
+    // No code typed again: the restored job meets the sender under the resume rendezvous.
+    await until(
+      'done on both sides',
+      () => job(a.snapshot(), id)?.state === 'done' && job(b.snapshot(), rid)?.state === 'done',
+      90_000,
+      () => [job(a.snapshot(), id)?.events, job(b.snapshot(), rid)?.events],
+    );
+    expect(b.snapshot().offers).toEqual([]);
+    expect(await sha(join(inbox, 'archive.tar'))).toBe(await sha(src));
+    expect(job(a.snapshot(), id)?.events.some((e) => /already there/.test(e.text))).toBe(true);
+  }, 150_000);
 });
