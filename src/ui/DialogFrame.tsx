@@ -48,7 +48,7 @@ export function DialogFrame({ title, lines, screenWidth, screenHeight }: DialogF
     >
       <Panel title={title} width={width} height={height} focused>
         {shown.map((l) => (
-          <Row key={l.key} segs={l.segs} width={inner} />
+          <Row key={l.key} segs={l.segs} width={inner} pad />
         ))}
       </Panel>
     </Box>

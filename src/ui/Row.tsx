@@ -1,6 +1,7 @@
 /**
- * One line of styled segments (see format.ts `Seg`), cut or padded to
- * exactly `width` cells so that it overwrites whatever was under it.
+ * One line of styled segments (see format.ts `Seg`), cut to `width` cells.
+ * Padded to exactly `width` only on request (dialogs, to cover what is under
+ * them): every cell ink draws costs CPU on every frame.
  */
 import { Text } from 'ink';
 import Spinner from 'ink-spinner';
@@ -10,12 +11,14 @@ import { fitSegs, type Seg } from './format.js';
 export interface RowProps {
   readonly segs: readonly Seg[];
   readonly width: number;
+  /** Pad with spaces to the full width. */
+  readonly pad?: boolean;
 }
 
-/** A single styled line of exactly `width` cells. */
-export function Row({ segs, width }: RowProps) {
+/** A single styled line of at most `width` cells. */
+export function Row({ segs, width, pad = false }: RowProps) {
   if (width <= 0) return null;
-  const fitted = fitSegs(segs, width);
+  const fitted = fitSegs(segs, width, pad);
   return (
     <Text wrap="truncate">
       {fitted.map((s, i) =>

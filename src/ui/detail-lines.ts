@@ -22,6 +22,14 @@ import {
 } from './format.js';
 import { pathBadge, stateText } from './job-row.js';
 
+/**
+ * Most rows the chunk map takes; more chunks are grouped. Each map cell is a
+ * non-ASCII glyph that ink measures and tokenizes on every frame (the map was
+ * half of the TUI's CPU in bench/tui.ts at 12 rows); the rest of the panel
+ * goes to the events.
+ */
+export const MAP_MAX_ROWS = 6;
+
 /** A line of the Detail panel with a stable key. */
 export interface DetailLine {
   readonly key: string;
@@ -142,7 +150,7 @@ export function detailLines(
     Math.max(files.length > 0 ? 1 : 0, Math.min(3, Math.floor(room / 4))),
   );
   room -= fileRows;
-  const wantMap = chunks.length > 0 ? Math.ceil(chunks.length / w) : 1;
+  const wantMap = chunks.length > 0 ? Math.min(MAP_MAX_ROWS, Math.ceil(chunks.length / w)) : 1;
   let events = Math.min(job.events.length, Math.max(0, Math.min(4, Math.floor(room / 3))));
   const legendRow = chunks.length > 0 && room - events >= 3 ? 1 : 0;
   const mapRowsN = Math.max(0, Math.min(wantMap, room - events - legendRow));

@@ -69,8 +69,8 @@ export function fitWidth(s: string, width: number, right = false): string {
   return right ? pad + t : t + pad;
 }
 
-/** Segments cut to exactly `width` cells (the last one padded). */
-export function fitSegs(segs: readonly Seg[], width: number): Seg[] {
+/** Segments cut to at most `width` cells; padded to exactly `width` when `pad`. */
+export function fitSegs(segs: readonly Seg[], width: number, pad = true): Seg[] {
   const out: Seg[] = [];
   let left = width;
   for (const s of segs) {
@@ -80,12 +80,34 @@ export function fitSegs(segs: readonly Seg[], width: number): Seg[] {
       out.push(s);
       left -= w;
     } else {
-      if (!s.spinner) out.push({ ...s, text: truncate(s.text, left) });
-      left = s.spinner ? left : 0;
-      break;
+      out.push({ ...s, text: truncate(s.text, left) });
+      left = 0;
     }
   }
-  if (left > 0) out.push({ text: ' '.repeat(left) });
+  if (pad && left > 0) out.push({ text: ' '.repeat(left) });
+  return mergeSegs(out);
+}
+
+function sameStyle(a: Seg, b: Seg): boolean {
+  return (
+    a.color === b.color &&
+    !!a.bold === !!b.bold &&
+    !!a.dim === !!b.dim &&
+    !!a.inverse === !!b.inverse
+  );
+}
+
+/** Adjacent segments of the same style joined (fewer nested Texts for ink to style). */
+export function mergeSegs(segs: readonly Seg[]): Seg[] {
+  const out: Seg[] = [];
+  for (const s of segs) {
+    const last = out.at(-1);
+    if (last && !last.spinner && !s.spinner && sameStyle(last, s)) {
+      out[out.length - 1] = { ...last, text: last.text + s.text };
+    } else {
+      out.push(s);
+    }
+  }
   return out;
 }
 

@@ -103,17 +103,18 @@ export function jobRowSegs(
 ): Seg[] {
   const f = job.state === 'done' ? 1 : fraction(job.bytesDone, job.total);
   const color = STATE_COLOR[job.state];
+  // Styles only where they carry meaning: every colour change costs ink work on every frame.
   const segs: Seg[] = [
-    { text: selected ? '› ' : '  ', bold: true, color: 'cyan' },
+    selected ? { text: '› ', bold: true, color: 'cyan' } : { text: '  ' },
     {
       text: job.direction === 'send' ? '↑' : '↓',
       color: job.direction === 'send' ? 'magenta' : 'blue',
     },
-    { text: `${priorityGlyph(job)} `, color: job.priority === 'high' ? 'red' : 'gray' },
+    { text: `${priorityGlyph(job)} ` },
     { text: fitWidth(job.label, cols.label), bold: selected },
   ];
   const { show } = cols;
-  if (show.has('peer')) segs.push({ text: ` ${fitWidth(job.peer, 12)}`, dim: true });
+  if (show.has('peer')) segs.push({ text: ` ${fitWidth(job.peer, 12)}` });
   if (show.has('size'))
     segs.push({ text: ` ${fitWidth(job.total > 0 ? formatSize(job.total) : '', 8, true)}` });
   if (show.has('bar')) segs.push({ text: ` ${bar(f, 10)}`, color: color ?? 'cyan' });
@@ -124,12 +125,12 @@ export function jobRowSegs(
   }
   if (show.has('eta')) {
     const eta = job.state === 'transferring' ? formatEta(job.etaSeconds) : '';
-    segs.push({ text: ` ${fitWidth(eta, 6, true)}`, dim: true });
+    segs.push({ text: ` ${fitWidth(eta, 6, true)}` });
   }
   segs.push({ text: ' ' });
   segs.push(WAITING.has(job.state) ? { text: '', spinner: true, color } : { text: ' ' });
   segs.push({ text: ` ${fitWidth(stateText(job, now), 12)}`, color, bold: job.state === 'failed' });
-  if (show.has('path')) segs.push({ text: ` ${fitWidth(pathBadge(job), 11)}`, dim: true });
+  if (show.has('path')) segs.push({ text: ` ${fitWidth(pathBadge(job), 11)}` });
   return segs;
 }
 

@@ -1,11 +1,20 @@
-/** A clock for relative times ("2m ago", "retry in 5s") that ticks once a second. */
-import { useEffect, useState } from 'react';
+/**
+ * The time for relative texts ("2m ago", "retry in 5s"). It is read at each
+ * render; a timer re-renders only when nothing else did for `intervalMs`, so
+ * a busy screen (new snapshots ten times a second) gets no extra frames.
+ */
+import { useEffect, useReducer, useRef } from 'react';
 
-/** `Date.now()`, refreshed every `intervalMs`. */
+/** `Date.now()` at this render; re-renders at least every `intervalMs`. */
 export function useClock(intervalMs = 1000): number {
-  const [now, setNow] = useState(() => Date.now());
+  const [, tick] = useReducer((n: number) => n + 1, 0);
+  const rendered = useRef(0);
+  const now = Date.now();
+  rendered.current = now;
   useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), intervalMs);
+    const timer = setInterval(() => {
+      if (Date.now() - rendered.current >= intervalMs - 50) tick();
+    }, intervalMs);
     return () => clearInterval(timer);
   }, [intervalMs]);
   return now;

@@ -7,6 +7,7 @@ import {
   formatEta,
   formatRate,
   formatSize,
+  mergeSegs,
   shortFingerprint,
   textWidth,
   truncate,
@@ -40,6 +41,27 @@ describe('ui format', () => {
         .join(''),
     ).toBe('a  ');
     expect(fitSegs([{ text: '', spinner: true }, { text: 'ab' }], 2)).toHaveLength(2);
+    expect(fitSegs([{ text: 'a' }], 3, false)).toEqual([{ text: 'a' }]);
+  });
+
+  it('joins adjacent segments of the same style, never a spinner', () => {
+    expect(
+      mergeSegs([
+        { text: 'a' },
+        { text: 'b' },
+        { text: 'c', color: 'red' },
+        { text: 'd', color: 'red' },
+        { text: 'e', color: 'red', bold: true },
+        { text: '', spinner: true },
+        { text: '', spinner: true },
+      ]),
+    ).toEqual([
+      { text: 'ab' },
+      { text: 'cd', color: 'red' },
+      { text: 'e', color: 'red', bold: true },
+      { text: '', spinner: true },
+      { text: '', spinner: true },
+    ]);
   });
 
   it('formats sizes, rates, ETAs and ages', () => {

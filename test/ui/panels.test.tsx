@@ -5,6 +5,7 @@ import { DetailPanel } from '../../src/ui/DetailPanel.js';
 import { PeersPanel } from '../../src/ui/PeersPanel.js';
 import { QueuePanel } from '../../src/ui/QueuePanel.js';
 import { SessionsPanel } from '../../src/ui/SessionsPanel.js';
+import { useClock } from '../../src/ui/use-clock.js';
 import { useSnapshot } from '../../src/ui/use-snapshot.js';
 import { emptySnapshot, FakeController, file, job, peer } from './fake-controller.js';
 import { renderTui } from './render-tui.js';
@@ -187,6 +188,30 @@ describe('useSnapshot', () => {
     c.set({ jobs: [job({ id: 'y' })] });
     await t.advance(100);
     expect(t.lastFrame()).toBe('v2 jobs:1');
+    await t.unmount();
+  });
+});
+
+/** Shows the clock's time. */
+function ClockProbe({ onRender }: { onRender: () => void }) {
+  const now = useClock(1000);
+  onRender();
+  return <Text>{`t=${now}`}</Text>;
+}
+
+describe('useClock', () => {
+  it('re-renders once a second when nothing else does', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'], now: 1_000_000 });
+    const renders = vi.fn();
+    const t = renderTui(<ClockProbe onRender={renders} />);
+    expect(t.lastFrame()).toBe('t=1000000');
+    await t.advance(999);
+    expect(t.lastFrame()).toBe('t=1000000');
+    await t.advance(1);
+    expect(t.lastFrame()).toBe('t=1001000');
+    for (let i = 0; i < 3; i++) await t.advance(1000);
+    expect(t.lastFrame()).toBe('t=1004000');
+    expect(renders).toHaveBeenCalledTimes(5);
     await t.unmount();
   });
 });
