@@ -12,6 +12,7 @@ import { transportBench } from './transport.js';
 const scenarios: Record<string, (args: BenchArgs) => Promise<Record<string, unknown>>> = {
   engine: engineBench,
   transport: transportBench,
+  tui: async (a) => (await import('./tui.js')).tuiBench(a),
 };
 
 /** Scenarios that open network sockets run in a loopback-only namespace when one can be made. */
