@@ -237,10 +237,11 @@ export async function tuiBench({ log }: BenchArgs): Promise<Record<string, unkno
   if (process.env['CI'])
     log('tui: CI is set, so ink skips drawing frames; figures are not meaningful');
   // Imported here, after NODE_ENV is set: React picks its build when first loaded.
-  const [{ createElement }, { render }, { App }] = await Promise.all([
+  const [{ createElement }, { render }, { App }, { TUI_RENDER_OPTIONS }] = await Promise.all([
     import('react'),
     import('ink'),
     import('../src/ui/App.js'),
+    import('../src/ui/run-tui.js'),
   ]);
   let bytes = 0;
   const stdout = Object.assign(
@@ -257,10 +258,7 @@ export async function tuiBench({ log }: BenchArgs): Promise<Record<string, unkno
   const instance = render(createElement(App, { controller, onQuit: () => {} }), {
     stdout: stdout as unknown as NodeJS.WriteStream,
     stdin: new IdleStdin() as unknown as NodeJS.ReadStream,
-    exitOnCtrlC: false,
-    maxFps: 15,
-    incrementalRendering: true,
-    patchConsole: false,
+    ...TUI_RENDER_OPTIONS,
     onRender: () => {
       renders++;
     },

@@ -85,7 +85,12 @@ export function offerLines(offer: OfferView, w: number, queued: number): DetailL
   }
   lines.push({
     key: 'keys',
-    segs: [{ text: 'a accept · d decline · A always accept this device', color: 'cyan' }],
+    segs: [
+      {
+        text: `a accept · d decline · A always${w >= 52 ? ' accept this device' : ''}`,
+        color: 'cyan',
+      },
+    ],
   });
   return lines;
 }

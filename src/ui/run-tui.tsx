@@ -5,7 +5,7 @@
  * from the UI (q, Ctrl+C), SIGTERM/SIGHUP/SIGINT, a render error, an
  * uncaught exception, or `process.exit()` from anywhere.
  */
-import { type Instance, render } from 'ink';
+import { type Instance, type RenderOptions, render } from 'ink';
 import type { FerryController } from '../app/controller.js';
 import { App } from './App.js';
 
@@ -13,6 +13,26 @@ import { App } from './App.js';
 export const ENTER_SCREEN = '\u001B[?1049h\u001B[?25l';
 /** Show the cursor, back to the normal screen. */
 export const LEAVE_SCREEN = '\u001B[?25h\u001B[?1049l';
+
+/**
+ * How ink renders the TUI (the bench uses the same). Ctrl+C is a key the
+ * reducer handles (it asks first when transfers run); console output would
+ * tear the screen, so it is not patched; 15 frames a second at most.
+ *
+ * Not `incrementalRendering`: in ink 6.8.0 it is off by one line whenever
+ * the frame is shorter than the terminal (always, here: rows − 1), because
+ * it moves the cursor up one line too few before redrawing, so unchanged
+ * lines keep a neighbour's old text and the picture drifts (seen under tmux,
+ * and in run-tui.test.tsx through a terminal model). The standard renderer
+ * redraws the whole frame inside a synchronized update (DEC 2026), which
+ * terminals show without flicker.
+ */
+export const TUI_RENDER_OPTIONS = {
+  exitOnCtrlC: false,
+  maxFps: 15,
+  incrementalRendering: false,
+  patchConsole: false,
+} as const satisfies RenderOptions;
 
 /** Options of `runTui`. */
 export interface RunTuiOptions {
@@ -93,14 +113,7 @@ export async function runTui(controller: FerryController, opts: RunTuiOptions = 
         onQuit={(hard) => quit({ kind: 'quit' }, hard)}
         pollMs={opts.pollMs}
       />,
-      {
-        stdout,
-        stdin,
-        exitOnCtrlC: false,
-        maxFps: 15,
-        incrementalRendering: true,
-        patchConsole: false,
-      },
+      { stdout, stdin, ...TUI_RENDER_OPTIONS },
     );
   } catch (err) {
     restore();

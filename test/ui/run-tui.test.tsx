@@ -3,6 +3,7 @@ import type { FerryController } from '../../src/app/controller.js';
 import { ENTER_SCREEN, LEAVE_SCREEN, runTui } from '../../src/ui/run-tui.js';
 import { FakeController, job } from './fake-controller.js';
 import { KEY, TestStdin, TestStdout } from './test-streams.js';
+import { VtScreen } from './vt-screen.js';
 
 function io() {
   const stdout = new TestStdout(80, 24);
@@ -127,5 +128,41 @@ describe('runTui', () => {
     b.stdin.write(KEY.ctrlC);
     await second;
     expect(count(b.stdout, LEAVE_SCREEN)).toBe(1);
+  });
+
+  it('leaves a true picture on a terminal after many frames (no shifted or doubled lines)', async () => {
+    const jobs = (n: number) => [
+      job({ id: 'a', label: 'alpha.bin', bytesDone: n * 1024 * 1024 }),
+      job({ id: 'b', label: 'beta.bin', bytesDone: n * 2 * 1024 * 1024 }),
+      job({ id: 'c', label: 'gamma.bin', state: 'queued' }),
+    ];
+    const c = new FakeController({ jobs: jobs(0) });
+    const { stdout, stdin, opts } = io();
+    const vt = new VtScreen(80, 24);
+    const keep = stdout.write;
+    stdout.write = (s: string) => {
+      vt.write(s);
+      return keep(s);
+    };
+    const done = runTui(c, opts);
+    await until(stdout, 'Queue');
+    for (let i = 1; i <= 6; i++) {
+      c.set({ jobs: jobs(i) });
+      await wait(150);
+    }
+    try {
+      const screen = vt.lines();
+      expect(screen[0]).toMatch(/^┏━ Queue \(3\) ━+┓$/);
+      expect(screen[1]).toMatch(/^┃ +Name +Peer/);
+      expect(screen[2]).toMatch(/^┃› ↑ {2}alpha\.bin +alice +█░+ +6%/);
+      expect(screen[3]).toMatch(/^┃ {2}↑ {2}beta\.bin +alice +█░+ +12%/);
+      expect(screen[4]).toMatch(/^┃ {2}↑ {2}gamma\.bin .*queued/);
+      expect(screen.filter((l) => l.includes('beta.bin'))).toHaveLength(1);
+      expect(screen[21]).toMatch(/^laptop cdcd-cdcd │ relay reachable/);
+      expect(screen[23]).toBe('');
+    } finally {
+      stdin.write('qy');
+    }
+    await done;
   });
 });
