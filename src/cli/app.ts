@@ -26,5 +26,6 @@ export async function appCommand(
   });
   const { runTui } = await import('../ui/run-tui.js');
   await runTui(app);
-  return 0;
+  // A signal sets its own code (130, 143, …) in runTui.
+  return typeof process.exitCode === 'number' ? process.exitCode : 0;
 }
