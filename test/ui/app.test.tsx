@@ -235,6 +235,34 @@ describe('App: the queue', () => {
   });
 });
 
+describe('App: the footer', () => {
+  it('shows a fresh controller notice, and says when an offer waits behind a dialog', async () => {
+    const c = new FakeController();
+    const t = setup(c);
+    c.set({
+      notices: [{ id: 1, at: Date.now(), level: 'warn', text: 'relay unreachable: retrying' }],
+    });
+    await t.advance(100);
+    expect(t.lastFrame()).toContain('relay unreachable: retrying');
+    c.set({
+      notices: [
+        { id: 1, at: Date.now() - 60_000, level: 'warn', text: 'relay unreachable: retrying' },
+      ],
+    });
+    await t.advance(100);
+    expect(t.lastFrame()).not.toContain('relay unreachable');
+    expect(t.lastFrame()).toContain('↑↓ select · Tab panel');
+    await t.press('r');
+    c.set({ offers: [offer({ id: 'o', peerName: 'bob' })] });
+    await t.advance(100);
+    expect(t.lastFrame()).toContain('Receive by code');
+    expect(t.lastFrame()).toContain('Incoming offer from bob: close this dialog to answer it.');
+    await t.press(KEY.escape);
+    expect(t.lastFrame()).toContain('Incoming files');
+    await t.unmount();
+  });
+});
+
 describe('App: help, settings, quitting', () => {
   it('? shows every key; Esc closes', async () => {
     const t = setup(new FakeController());
