@@ -2,7 +2,7 @@
 
 import { DialogFrame, dialogInnerWidth } from './DialogFrame.js';
 import type { DetailLine } from './detail-lines.js';
-import { fieldSegs } from './text-field.js';
+import { errorLines, fieldSegs } from './text-field.js';
 import type { ReceiveDialogState } from './ui-state.js';
 
 /** Props of `ReceiveDialog`. */
@@ -20,7 +20,7 @@ export function receiveLines(d: ReceiveDialogState, w: number): DetailLine[] {
   ];
   if (d.pending !== null)
     lines.push({ key: 'busy', segs: [{ text: 'Joining…', color: 'yellow' }] });
-  if (d.error) lines.push({ key: 'error', segs: [{ text: d.error, color: 'red' }] });
+  lines.push(...errorLines(d.error, w));
   lines.push({
     key: 'keys',
     segs: [{ text: 'Enter receive · Tab switch field · Esc close', color: 'cyan' }],

@@ -8,7 +8,7 @@ import type { DetailLine } from './detail-lines.js';
 import { fitWidth } from './format.js';
 import { peerName, sendTargets } from './reducer-core.js';
 import { resolveIndex, windowStart } from './selectors.js';
-import { fieldSegs } from './text-field.js';
+import { errorLines, fieldSegs } from './text-field.js';
 import { BY_CODE, type SendDialogState } from './ui-state.js';
 
 /** Props of `SendDialog`. */
@@ -91,7 +91,7 @@ export function sendLines(d: SendDialogState, s: AppSnapshot, w: number): Detail
   const lines = d.step === 'path' ? pathLines(d, w) : targetLines(d, s, w);
   if (d.pending !== null)
     lines.push({ key: 'busy', segs: [{ text: 'Queuing…', color: 'yellow' }] });
-  if (d.error) lines.push({ key: 'error', segs: [{ text: d.error, color: 'red' }] });
+  lines.push(...errorLines(d.error, w));
   const keys =
     d.step === 'path'
       ? `Enter ${d.peer ? 'send' : 'next'} · Tab complete · Esc close`

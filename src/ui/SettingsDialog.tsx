@@ -4,7 +4,7 @@ import { DialogFrame, dialogInnerWidth } from './DialogFrame.js';
 import type { DetailLine } from './detail-lines.js';
 import { fitWidth } from './format.js';
 import { windowStart } from './selectors.js';
-import { fieldSegs } from './text-field.js';
+import { errorLines, fieldSegs } from './text-field.js';
 import type { SettingsDialogState } from './ui-state.js';
 
 /** Props of `SettingsDialog`. */
@@ -43,7 +43,7 @@ export function settingsLines(
     lines.push({ key: 'edit', segs: fieldSegs(`${d.editing.key} =`, d.editing.value, w, true) });
   }
   if (d.pending !== null) lines.push({ key: 'busy', segs: [{ text: 'Saving…', color: 'yellow' }] });
-  if (d.error) lines.push({ key: 'error', segs: [{ text: d.error, color: 'red' }] });
+  lines.push(...errorLines(d.error, w));
   const keys = d.editing ? 'Enter save · Esc cancel' : '↑↓ select · Enter edit · Esc close';
   lines.push({ key: 'keys', segs: [{ text: keys, color: 'cyan' }] });
   return lines;

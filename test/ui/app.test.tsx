@@ -63,7 +63,12 @@ describe('App: sending', () => {
 
   it('shows a failed send in the dialog, and Tab completes the path', async () => {
     const c = new FakeController({ peers: [alice] });
-    c.failures.set('sendToPeer', new Error('/nope: no such file or directory'));
+    c.failures.set(
+      'sendToPeer',
+      new Error(
+        '/nope: no such file or directory; check the path, or press Tab to see what is there, then try again',
+      ),
+    );
     const complete = vi.fn((p: string) => ({ value: `${p}pe/`, candidates: ['x/', 'y'] }));
     const onQuit = vi.fn();
     const t = renderTui(<App controller={c} onQuit={onQuit} complete={complete} />, 100, 30);
@@ -72,7 +77,8 @@ describe('App: sending', () => {
     expect(t.lastFrame()).toContain('Path /nope/█');
     expect(t.lastFrame()).toMatch(/^.* {4}x\/ +.*$/m);
     await t.press(KEY.enter);
-    expect(t.lastFrame()).toContain('/nope: no such file or directory');
+    expect(t.lastFrame()).toContain('/nope: no such file or directory; check the path');
+    expect(t.lastFrame()).toContain('then try again');
     expect(t.lastFrame()).toContain('Send to alice');
     await t.unmount();
   });
