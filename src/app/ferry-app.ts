@@ -190,6 +190,7 @@ export class FerryApp implements FerryController {
       throttle: () => this.#throttle(),
       ask: (offer, known, signal) => this.#offers.ask(offer, known, this.#downloadDir(), signal),
       enqueue: (offer, targetDir) => {
+        if (this.#queue.get(offer.transferId)) this.#queue.remove(offer.transferId);
         this.#addJob(
           {
             id: offer.transferId,

@@ -44,6 +44,8 @@ export function incomingPeer(fingerprint: string): string {
   return `incoming:${fingerprint}`;
 }
 
+const FINISHED: ReadonlySet<string> = new Set(['done', 'failed', 'cancelled']);
+
 /** Incoming connections handled at once. */
 const MAX_LINKS = 8;
 /** Transfers one sender may run at once over one connection. */
@@ -216,13 +218,11 @@ export class IncomingTransfers {
         // Wait for a queue slot before any data flows.
         await new Promise<void>((granted) => {
           this.#waiting.set(offer.transferId, { transfer: t, info, granted });
-          if (!ctx.queue.get(offer.transferId)) ctx.enqueue(offer, targetDir);
-          else {
-            const job = ctx.queue.get(offer.transferId)!;
-            if (job.state === 'failed' || job.state === 'cancelled') {
-              ctx.queue.retryNow(job.id);
-            } else ctx.queue.peerAvailable(job.peer ?? '');
-          }
+          const job = ctx.queue.get(offer.transferId);
+          // A finished job of the same id (the same files sent again) makes
+          // way for a new one; an unfinished one takes its transfer back.
+          if (!job || FINISHED.has(job.state)) ctx.enqueue(offer, targetDir);
+          else ctx.queue.peerAvailable(job.peer ?? '');
           gone.signal.addEventListener('abort', () => granted(), { once: true });
         });
         return { accept: true };
@@ -249,7 +249,7 @@ export class IncomingTransfers {
     const ctx = this.#ctx;
     const known = ctx.config.knownPeer(offer.peer.fingerprint);
     const job = ctx.queue.get(offer.transferId);
-    if (job && job.direction === 'receive' && job.state !== 'done') {
+    if (job && job.direction === 'receive' && !FINISHED.has(job.state)) {
       if (job.peer !== incomingPeer(offer.peer.fingerprint)) {
         return { accept: false, reason: 'this transfer belongs to another device' };
       }

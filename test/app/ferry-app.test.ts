@@ -138,6 +138,18 @@ describe.skipIf(!onlyLoopback)('FerryApp: two instances on loopback', () => {
     // Both sides pinned each other after the confirmed first contact.
     expect(FerryConfig.open(cfgA).knownPeer(bFp)?.pinnedBy).toBe('sas');
     expect(FerryConfig.open(cfgB).knownPeer(a.snapshot().device.fingerprint)?.pinnedBy).toBe('sas');
+    // The same file to the same device again: the finished job (same id)
+    // makes way on both sides; known now, so no word check, one question.
+    expect(await a.sendToPeer([src], bFp)).toBe(id);
+    const again = await until('the second offer', () => b.snapshot().offers[0]);
+    expect(again.known).toBe(true);
+    b.answerOffer(again.id, 'accept');
+    await until(
+      'the second send done',
+      () => job(a.snapshot(), id)?.state === 'done' && job(b.snapshot(), id)?.state === 'done',
+      60_000,
+    );
+    expect(job(b.snapshot(), id)?.restored).toBe(false);
   }, 180_000);
 
   it('a declined offer fails the send with the reason, and nothing is written', async () => {
