@@ -23,6 +23,11 @@ export function settingsLines(
   rows: number,
 ): DetailLine[] {
   const keyW = Math.min(24, Math.max(4, ...settings.map((s) => s.key.length)));
+  // Values as wide as the widest, up to half of what the key leaves (the help gets the rest).
+  const valueW = Math.min(
+    Math.max(4, ...settings.map((s) => s.value.length)),
+    Math.max(4, Math.floor((w - keyW - 4) / 2)),
+  );
   const at = Math.min(d.index, settings.length - 1);
   const start = windowStart(at, settings.length, rows);
   const lines: DetailLine[] = settings.slice(start, start + rows).map((s, i) => {
@@ -32,7 +37,7 @@ export function settingsLines(
       segs: [
         { text: sel ? '› ' : '  ', bold: true, color: 'cyan' },
         { text: `${fitWidth(s.key, keyW)} `, bold: sel },
-        { text: `${fitWidth(s.value, 16)} `, color: 'yellow' },
+        { text: `${fitWidth(s.value, valueW)} `, color: 'yellow' },
         { text: s.help, dim: true },
       ],
     };
