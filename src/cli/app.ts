@@ -19,6 +19,11 @@ export async function appCommand(
   // React picks its production build when first imported: set the mode
   // before the UI module loads (DESIGN.md: renders cost far less CPU).
   process.env['NODE_ENV'] ??= 'production';
+  // ink renders nothing but the last frame when CI / CONTINUOUS_INTEGRATION
+  // is set (is-in-ci, read when ink loads); someone who opens the app in a
+  // terminal wants to see it, whatever their shell exports.
+  delete process.env['CI'];
+  delete process.env['CONTINUOUS_INTEGRATION'];
   const app = await FerryApp.start({
     configDir: resolveConfigDir(opts.configDir),
     mdns: opts.mdns,
