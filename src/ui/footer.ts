@@ -19,7 +19,7 @@ function relaySegs(n: NetworkView): Seg[] {
 
 function discoverySegs(n: NetworkView): Seg[] {
   const color = n.discovery === 'on' ? 'green' : n.discovery === 'failed' ? 'red' : 'gray';
-  const extra = n.discoveryInterface ? ` on ${n.discoveryInterface}` : '';
+  const extra = n.discoveryInterface ? ` (${n.discoveryInterface})` : '';
   const note = n.discovery !== 'on' && n.discoveryNote ? ` (${n.discoveryNote})` : '';
   return [{ text: 'LAN ' }, { text: n.discovery, color }, { text: `${extra}${note}`, dim: true }];
 }
