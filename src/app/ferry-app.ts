@@ -444,11 +444,16 @@ export class FerryApp implements FerryController {
 
   discard(id: string): void {
     const job = this.#job(id);
+    const transferId = this.#registry.get(id)?.transferId ?? id;
     if (!['done', 'failed', 'cancelled'].includes(job.state)) this.#queue.cancel(id);
     this.#queue.remove(id);
-    // A receive's partial data goes with it.
-    const r = this.#registry.get(id);
-    if (!r && job.direction === 'receive') void this.#checkpoints.remove(id).catch(() => undefined);
+    // A receive's partial files go with it (verified ones stay).
+    if (job.direction === 'receive' && job.state !== 'done') {
+      this.#checkpoints
+        .discard(transferId)
+        .then((n) => n > 0 && this.#notice('info', `removed ${n} partial file(s)`))
+        .catch((err: Error) => this.#notice('warn', `partial files not removed: ${err.message}`));
+    }
   }
 
   setSetting(key: string, value: string): void {

@@ -4,7 +4,6 @@
  * so `ferry sessions` lists them and `ferry resume <id>` continues one after
  * either side restarted, without the code (docs/adr/0008).
  */
-import { rm } from 'node:fs/promises';
 import { resumeRendezvous } from '../engine/crypto/resume.js';
 import { FerryError, isRetryableCode } from '../engine/errors.js';
 import type { Transfer } from '../engine/transfer/transfer.js';
@@ -255,7 +254,7 @@ export async function resumeCommand(
   }
   out.say('waiting for the sender (a ferry send still running, or ferry resume on its side)');
   return receiveByRendezvous(
-    { ...rv, resumeTransferId: r.id },
+    { ...rv, resumeTransferId: r.transferId ?? r.id },
     { ...opts, ...(r.targetDir ? { dir: r.targetDir } : {}) },
     out,
     signal,
@@ -273,15 +272,7 @@ export async function cancelCommand(
   if (r.state === 'done')
     throw new UsageError(`session ${r.id.slice(0, 8)} is done; nothing to cancel`);
   const store = new CheckpointFileStore(resolveConfigDir(opts.configDir));
-  let removed = 0;
-  if (r.direction === 'receive') {
-    const cp = await store.load(r.id).catch(() => undefined);
-    for (const f of cp?.files ?? []) {
-      await rm(f.partPath, { force: true });
-      removed++;
-    }
-    await store.remove(r.id).catch(() => undefined);
-  }
+  const removed = r.direction === 'receive' ? await store.discard(r.transferId ?? r.id) : 0;
   registry.update(r.id, { state: 'cancelled' });
   registry.flush();
   out.line({ type: 'session-cancelled', id: r.id, partial_files_removed: removed });

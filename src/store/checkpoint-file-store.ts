@@ -55,4 +55,21 @@ export class CheckpointFileStore implements SessionStore {
   async remove(transferId: string): Promise<void> {
     await rm(this.#path(transferId), { force: true });
   }
+
+  /**
+   * Give a receive up: delete its partial (`.part`) files and its checkpoint.
+   * Files already verified and in place stay. Returns how many partial
+   * files were removed.
+   */
+  async discard(transferId: string): Promise<number> {
+    const cp = await this.load(transferId).catch(() => undefined);
+    let removed = 0;
+    for (const f of cp?.files ?? []) {
+      if (f.savedAs) continue;
+      await rm(f.partPath, { force: true });
+      removed++;
+    }
+    await this.remove(transferId).catch(() => undefined);
+    return removed;
+  }
 }
