@@ -1,8 +1,9 @@
 /**
- * A minimal SessionStore for the headless CLI: one JSON file per transfer
- * under `<config dir>/sessions/`, written atomically (temp file, fsync,
- * rename). The engine already debounces saves (about once a second), so a
- * file per save is cheap. The queue/store issue replaces this with conf.
+ * The engine's SessionStore (receive checkpoints: the chunk leaves a receiver
+ * has): one JSON file per transfer under `<config dir>/sessions/`, written
+ * atomically (temp file, fsync, rename). The engine already debounces saves
+ * (about once a second). The session records themselves live in
+ * `sessions.json` (SessionRegistry); the leaves stay here, not duplicated.
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
