@@ -116,7 +116,8 @@ export class FerryApp implements FerryController {
   #noticeId = 0;
   #version = 0;
   #relayStatus: NetworkView['relayStatus'] = 'unknown';
-  #online = new Set<string>();
+  /** Online devices and where they listen (see #peersChanged). */
+  #online = new Map<string, string>();
   #cached: AppSnapshot | null = null;
   #cachedKey = '';
   #closed = false;
@@ -569,12 +570,27 @@ export class FerryApp implements FerryController {
 
   #peersChanged(): void {
     this.#version++;
-    const now = new Set(
-      this.#lan!.table.list()
-        .filter((p) => p.online)
-        .map((p) => p.fingerprint),
-    );
-    for (const fp of now) if (!this.#online.has(fp)) this.#queue.peerAvailable(fp);
+    // Where each online device listens. A device that comes online, or
+    // announces new ports (it restarted), is worth trying at once: jobs
+    // waiting for it, or backing off after it vanished, go now.
+    const now = new Map<string, string>();
+    for (const p of this.#lan!.table.list()) {
+      if (!p.online) continue;
+      now.set(
+        p.fingerprint,
+        p.addresses.map((a) => `${a.address}:${a.quicPort}:${a.tcpPort}`).join(),
+      );
+    }
+    for (const [fp, where] of now) {
+      const before = this.#online.get(fp);
+      if (before === where) continue;
+      if (before !== undefined) {
+        for (const j of this.#queue.list()) {
+          if (j.peer === fp && j.state === 'retrying') this.#queue.retryNow(j.id);
+        }
+      }
+      this.#queue.peerAvailable(fp);
+    }
     this.#online = now;
   }
 
