@@ -89,6 +89,8 @@ interface NetworkState {
 }
 
 const MAX_NOTICES = 20;
+/** Finished sessions older than this are dropped when the app starts (30 days). */
+export const HISTORY_MS = 30 * 24 * 3600 * 1000;
 const RUNNING = new Set(['connecting', 'awaiting-accept', 'transferring', 'verifying']);
 
 /** The running app core. */
@@ -792,6 +794,13 @@ export class FerryApp implements FerryController {
   }
 
   #restore(): void {
+    // History does not pile up forever: transfers finished long ago go.
+    const cutoff = Date.now() - HISTORY_MS;
+    for (const r of this.#registry.list()) {
+      if ((r.state === 'done' || r.state === 'cancelled') && Date.parse(r.updatedAt) < cutoff) {
+        this.#registry.remove(r.id);
+      }
+    }
     const restored = new Set<string>();
     restoreQueue(this.#queue, this.#registry, this.#config.settings.autoResume, (r) => {
       const spec = specOf(r);
