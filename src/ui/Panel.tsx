@@ -2,9 +2,10 @@
  * A bordered panel with its title in the top border. The focused panel has a
  * heavy border (┏━┓), so focus shows without colour (NO_COLOR).
  */
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
 import type { ReactNode } from 'react';
 import { textWidth, truncate } from './format.js';
+import { Row } from './Row.js';
 
 /**
  * Props of `Panel`; the content area is (width − 2) × (height − 2). Children
@@ -41,14 +42,19 @@ export function Panel({ title, width, height, focused = false, children }: Panel
   const [before, name, after] = titleLine(title, width, focused);
   return (
     <Box flexDirection="column" width={width} height={height} flexShrink={0}>
-      <Text color={color} wrap="truncate">
-        {before}
-        <Text bold color={focused ? 'cyan' : undefined}>
-          {name}
-        </Text>
-        {after}
-      </Text>
+      <Row
+        segs={[
+          { text: before, color },
+          { text: name, bold: true, color },
+          { text: after, color },
+        ]}
+        width={width}
+      />
+      {/* Remounted when focus changes: ink 6.8 re-applies a changed
+          borderStyle to every edge and forgets borderTop={false}, which
+          leaves a blank top row inside the panel (seen in tmux after Tab). */}
       <Box
+        key={focused ? 'focused' : 'plain'}
         borderStyle={focused ? 'bold' : 'round'}
         borderTop={false}
         borderColor={color}
