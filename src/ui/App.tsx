@@ -16,7 +16,7 @@ import { computeLayout } from './layout.js';
 import { PeersPanel } from './PeersPanel.js';
 import { type Completion, completePath, expandPath, readDir } from './path-completion.js';
 import { QueuePanel } from './QueuePanel.js';
-import { Row } from './Row.js';
+import { Lines } from './Row.js';
 import { SessionsPanel } from './SessionsPanel.js';
 import { panelIds, queueJobs, resolveIndex, sessionJobs } from './selectors.js';
 import { initialUiState, uiReducer, visibleDialog } from './ui-reducer.js';
@@ -145,10 +145,16 @@ export function App({ controller, onQuit, pollMs = 100, complete, expand }: AppP
           />
         )
       )}
-      {layout.footer >= 1 && (
-        <Row segs={layout.footer === 1 && message ? message : statusSegs(snapshot)} width={width} />
-      )}
-      {layout.footer >= 2 && <Row segs={message ?? []} width={width} />}
+      <Lines
+        lines={
+          layout.footer >= 2
+            ? [statusSegs(snapshot), message ?? []]
+            : layout.footer === 1
+              ? [message ?? statusSegs(snapshot)]
+              : []
+        }
+        width={width}
+      />
       {dialog && (
         <DialogLayer
           dialog={dialog}

@@ -6,7 +6,7 @@ import { memo } from 'react';
 import type { JobView } from '../app/controller.js';
 import { detailLines } from './detail-lines.js';
 import { Panel } from './Panel.js';
-import { Row } from './Row.js';
+import { Lines } from './Row.js';
 
 /** Props of `DetailPanel`. */
 export interface DetailPanelProps {
@@ -26,9 +26,7 @@ export const DetailPanel = memo(function DetailPanel({
   const w = width - 2;
   return (
     <Panel title="Detail" width={width} height={height}>
-      {detailLines(job, w, height - 2, now).map((l) => (
-        <Row key={l.key} segs={l.segs} width={w} />
-      ))}
+      <Lines lines={detailLines(job, w, height - 2, now).map((l) => l.segs)} width={w} />
     </Panel>
   );
 });

@@ -6,7 +6,7 @@
 import { Box } from 'ink';
 import type { DetailLine } from './detail-lines.js';
 import { Panel } from './Panel.js';
-import { Row } from './Row.js';
+import { Lines } from './Row.js';
 
 /** Widest a dialog gets. */
 export const DIALOG_MAX_WIDTH = 76;
@@ -47,9 +47,7 @@ export function DialogFrame({ title, lines, screenWidth, screenHeight }: DialogF
       marginLeft={Math.max(0, Math.floor((screenWidth - width) / 2))}
     >
       <Panel title={title} width={width} height={height} focused>
-        {shown.map((l) => (
-          <Row key={l.key} segs={l.segs} width={inner} pad />
-        ))}
+        <Lines lines={shown.map((l) => l.segs)} width={inner} pad />
       </Panel>
     </Box>
   );

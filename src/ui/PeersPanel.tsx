@@ -6,7 +6,7 @@ import { memo } from 'react';
 import type { PeerBadge, PeerView } from '../app/controller.js';
 import { fitWidth, formatAgo, type Seg } from './format.js';
 import { Panel } from './Panel.js';
-import { Row } from './Row.js';
+import { Lines } from './Row.js';
 import { windowStart } from './selectors.js';
 
 /** Props of `PeersPanel`. */
@@ -69,12 +69,16 @@ export const PeersPanel = memo(function PeersPanel({
       height={height}
       focused={focused}
     >
-      {peers.length === 0 && rows > 0 && (
-        <Row segs={[{ text: 'No peers seen yet.', dim: true }]} width={w} />
-      )}
-      {peers.slice(start, start + rows).map((p, i) => (
-        <Row key={p.fingerprint} segs={peerRowSegs(p, w, now, start + i === selected)} width={w} />
-      ))}
+      <Lines
+        lines={
+          peers.length === 0 && rows > 0
+            ? [[{ text: 'No peers seen yet.', dim: true }]]
+            : peers
+                .slice(start, start + rows)
+                .map((p, i) => peerRowSegs(p, w, now, start + i === selected))
+        }
+        width={w}
+      />
     </Panel>
   );
 });

@@ -4,9 +4,10 @@
  */
 import { memo } from 'react';
 import type { JobView } from '../app/controller.js';
+import type { Seg } from './format.js';
 import { jobRowSegs, queueColumns, queueHeaderSegs } from './job-row.js';
 import { Panel } from './Panel.js';
-import { Row } from './Row.js';
+import { Lines } from './Row.js';
 import { windowStart } from './selectors.js';
 
 /** Props of `QueuePanel`. */
@@ -37,18 +38,14 @@ export const QueuePanel = memo(function QueuePanel({
   const start = windowStart(selected, jobs.length, rows);
   const shown = jobs.slice(start, start + rows);
   const title = jobs.length > 0 ? `Queue (${jobs.length})` : 'Queue';
+  const lines: Seg[][] = shown.map((job, i) => jobRowSegs(job, cols, now, start + i === selected));
+  if (header) lines.unshift(queueHeaderSegs(cols));
+  if (jobs.length === 0 && h > 0) {
+    lines.push([{ text: 'No transfers. s sends a file, r receives by code.', dim: true }]);
+  }
   return (
     <Panel title={title} width={width} height={height} focused={focused}>
-      {header && <Row segs={queueHeaderSegs(cols)} width={w} />}
-      {jobs.length === 0 && h > 0 && (
-        <Row
-          segs={[{ text: 'No transfers. s sends a file, r receives by code.', dim: true }]}
-          width={w}
-        />
-      )}
-      {shown.map((job, i) => (
-        <Row key={job.id} segs={jobRowSegs(job, cols, now, start + i === selected)} width={w} />
-      ))}
+      <Lines lines={lines} width={w} />
     </Panel>
   );
 });

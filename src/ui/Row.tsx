@@ -1,14 +1,99 @@
 /**
- * One line of styled segments (see format.ts `Seg`), cut to `width` cells.
+ * Lines of styled segments (see format.ts `Seg`), each cut to `width` cells.
  * Padded to exactly `width` only on request (dialogs, to cover what is under
- * them): every cell ink draws costs CPU on every frame. The UI's glyphs go to
- * ink as ASCII stand-ins and come back in a transform (see stand-ins.ts), so
- * ink measures the line on its fast path.
+ * them): every cell ink draws costs CPU on every frame.
+ *
+ * ink's cost grows with its text nodes as well as with the cells it draws,
+ * so `Lines` draws a run of lines as one multi-line text node, and the UI's
+ * glyphs go to ink as ASCII stand-ins that a transform puts back (see
+ * stand-ins.ts), so ink measures the text on its fast path. A line with other
+ * non-ASCII text (a file name in another script) gets a text node of its own
+ * that ink measures and cuts as usual.
  */
 import { Text, Transform, useIsScreenReaderEnabled } from 'ink';
 import Spinner from 'ink-spinner';
+import type { ReactNode } from 'react';
 import { fitSegs, type Seg } from './format.js';
-import { restoreGlyphs, toStandIns } from './stand-ins.js';
+import { restoreGlyphs, type StandIns, toStandIns } from './stand-ins.js';
+
+/** One ink Text per segment; keys are places (segments have no identity but their place). */
+function segTexts(segs: readonly Seg[], line: number): ReactNode[] {
+  const out: ReactNode[] = [];
+  for (let i = 0; i < segs.length; i++) {
+    const s = segs[i] as Seg;
+    const key = `${line}.${i}`;
+    out.push(
+      s.spinner ? (
+        <Text key={key} color={s.color}>
+          <Spinner type="dots" />
+        </Text>
+      ) : (
+        <Text key={key} color={s.color} bold={s.bold} dimColor={s.dim} inverse={s.inverse}>
+          {s.text}
+        </Text>
+      ),
+    );
+  }
+  return out;
+}
+
+/** Props of `Lines`. */
+export interface LinesProps {
+  readonly lines: readonly (readonly Seg[])[];
+  readonly width: number;
+  /** Pad each line with spaces to the full width. */
+  readonly pad?: boolean;
+}
+
+/** Styled lines of at most `width` cells each, one under the other. */
+export function Lines({ lines, width, pad = false }: LinesProps) {
+  const screenReader = useIsScreenReaderEnabled();
+  if (width <= 0 || lines.length === 0) return null;
+  const out: ReactNode[] = [];
+  let block: StandIns[] = [];
+  let start = 0;
+  const flush = (end: number) => {
+    if (block.length > 0) {
+      const shown = block;
+      const children: ReactNode[] = [];
+      shown.forEach((s, i) => {
+        if (i > 0) children.push('\n');
+        children.push(...segTexts(s.segs, start + i));
+      });
+      // Every line is printable ASCII and single-cell glyphs cut to `width`: ink neither wraps nor cuts it.
+      out.push(
+        <Transform
+          key={start}
+          transform={(line, i) => {
+            const s = shown[i];
+            return s ? restoreGlyphs(line, s) : line;
+          }}
+        >
+          {children}
+        </Transform>,
+      );
+    }
+    block = [];
+    start = end;
+  };
+  lines.forEach((segs, i) => {
+    const fitted = fitSegs(segs, width, pad);
+    const standIns = screenReader ? null : toStandIns(fitted);
+    if (standIns) {
+      block.push(standIns);
+      return;
+    }
+    flush(i);
+    out.push(
+      <Text key={i} wrap="truncate">
+        {segTexts(fitted, i)}
+      </Text>,
+    );
+    start = i + 1;
+  });
+  flush(lines.length);
+  return out;
+}
 
 /** Props of `Row`. */
 export interface RowProps {
@@ -18,39 +103,7 @@ export interface RowProps {
   readonly pad?: boolean;
 }
 
-function segTexts(segs: readonly Seg[]) {
-  return segs.map((s, i) =>
-    s.spinner ? (
-      // biome-ignore lint/suspicious/noArrayIndexKey: segments have no identity but their place.
-      <Text key={i} color={s.color}>
-        <Spinner type="dots" />
-      </Text>
-    ) : (
-      <Text
-        // biome-ignore lint/suspicious/noArrayIndexKey: segments have no identity but their place.
-        key={i}
-        color={s.color}
-        bold={s.bold}
-        dimColor={s.dim}
-        inverse={s.inverse}
-      >
-        {s.text}
-      </Text>
-    ),
-  );
-}
-
 /** A single styled line of at most `width` cells. */
 export function Row({ segs, width, pad = false }: RowProps) {
-  const screenReader = useIsScreenReaderEnabled();
-  if (width <= 0) return null;
-  const fitted = fitSegs(segs, width, pad);
-  const standIns = screenReader ? null : toStandIns(fitted);
-  if (!standIns) return <Text wrap="truncate">{segTexts(fitted)}</Text>;
-  // The stand-in line is exactly as wide as the real one and fits: ink neither wraps nor cuts it.
-  return (
-    <Transform transform={(line) => restoreGlyphs(line, standIns)}>
-      {segTexts(standIns.segs)}
-    </Transform>
-  );
+  return <Lines lines={[segs]} width={width} pad={pad} />;
 }

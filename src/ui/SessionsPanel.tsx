@@ -6,7 +6,7 @@ import { memo } from 'react';
 import type { JobView } from '../app/controller.js';
 import { fitWidth, fraction, type Seg } from './format.js';
 import { Panel } from './Panel.js';
-import { Row } from './Row.js';
+import { Lines } from './Row.js';
 import { windowStart } from './selectors.js';
 
 /** Props of `SessionsPanel`. */
@@ -45,12 +45,16 @@ export const SessionsPanel = memo(function SessionsPanel({
   const start = windowStart(selected, jobs.length, rows);
   return (
     <Panel title={`Sessions (${jobs.length})`} width={width} height={height} focused={focused}>
-      {jobs.length === 0 && rows > 0 && (
-        <Row segs={[{ text: 'No earlier sessions.', dim: true }]} width={w} />
-      )}
-      {jobs.slice(start, start + rows).map((j, i) => (
-        <Row key={j.id} segs={sessionRowSegs(j, w, start + i === selected)} width={w} />
-      ))}
+      <Lines
+        lines={
+          jobs.length === 0 && rows > 0
+            ? [[{ text: 'No earlier sessions.', dim: true }]]
+            : jobs
+                .slice(start, start + rows)
+                .map((j, i) => sessionRowSegs(j, w, start + i === selected))
+        }
+        width={w}
+      />
     </Panel>
   );
 });

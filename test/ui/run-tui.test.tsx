@@ -150,6 +150,8 @@ describe('runTui', () => {
       c.set({ jobs: jobs(i) });
       await wait(150);
     }
+    // The last update can take a poll (100 ms) and ink's frame throttle (66 ms) to show.
+    await until(stdout, ' 12%');
     try {
       const screen = vt.lines();
       expect(screen[0]).toMatch(/^┏━ Queue \(3\) ━+┓$/);
