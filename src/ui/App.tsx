@@ -18,12 +18,12 @@ import { type Completion, completePath, expandPath, readDir } from './path-compl
 import { QueuePanel } from './QueuePanel.js';
 import { Lines } from './Row.js';
 import { SessionsPanel } from './SessionsPanel.js';
-import { panelIds, queueJobs, resolveIndex, sessionJobs } from './selectors.js';
+import { panelIds, queueJobs, resolveIndex, sessionJobs, WAITING } from './selectors.js';
 import { initialUiState, uiReducer, visibleDialog } from './ui-reducer.js';
 import type { ViewContext } from './ui-state.js';
 import { useClock } from './use-clock.js';
 import { useCommandRunner } from './use-command-runner.js';
-import { useSnapshot } from './use-snapshot.js';
+import { usePolledSnapshot } from './use-snapshot.js';
 import { useTerminalSize } from './use-terminal-size.js';
 
 /** How long a footer message stays. */
@@ -46,11 +46,14 @@ const defaultComplete = (p: string): Completion => completePath(p, readDir);
 
 /** The TUI's root component. */
 export function App({ controller, onQuit, pollMs = 100, complete, expand }: AppProps) {
-  const snapshot = useSnapshot(controller, pollMs);
+  // Spinners move on with the poll while a job waits (one timer, at most one frame per poll).
+  const animate = useRef(false);
+  const { snapshot, frame } = usePolledSnapshot(controller, pollMs, animate);
   const { columns, rows } = useTerminalSize();
   const now = useClock();
   const [state, dispatch] = useReducer(uiReducer, undefined, initialUiState);
   const queue = useMemo(() => queueJobs(snapshot), [snapshot]);
+  animate.current = queue.some((j) => WAITING.has(j.state));
   const sessions = useMemo(() => sessionJobs(snapshot), [snapshot]);
   const layout = computeLayout(columns, rows - 1, sessions.length);
 
@@ -106,6 +109,7 @@ export function App({ controller, onQuit, pollMs = 100, complete, expand }: AppP
         width={layout.queue.width}
         height={layout.queue.height}
         now={now}
+        frame={frame}
       />
       {layout.peers && layout.detail && layout.sessions ? (
         <Box flexDirection="row" height={layout.detail.height}>

@@ -19,6 +19,8 @@ export interface QueuePanelProps {
   readonly width: number;
   readonly height: number;
   readonly now: number;
+  /** Animation frame of the spinners on waiting rows. */
+  readonly frame?: number;
 }
 
 /** The Queue panel. */
@@ -29,6 +31,7 @@ export const QueuePanel = memo(function QueuePanel({
   width,
   height,
   now,
+  frame = 0,
 }: QueuePanelProps) {
   const w = width - 2;
   const h = height - 2;
@@ -38,7 +41,9 @@ export const QueuePanel = memo(function QueuePanel({
   const start = windowStart(selected, jobs.length, rows);
   const shown = jobs.slice(start, start + rows);
   const title = jobs.length > 0 ? `Queue (${jobs.length})` : 'Queue';
-  const lines: Seg[][] = shown.map((job, i) => jobRowSegs(job, cols, now, start + i === selected));
+  const lines: Seg[][] = shown.map((job, i) =>
+    jobRowSegs(job, cols, now, start + i === selected, frame),
+  );
   if (header) lines.unshift(queueHeaderSegs(cols));
   if (jobs.length === 0 && h > 0) {
     lines.push([{ text: 'No transfers. s sends a file, r receives by code.', dim: true }]);

@@ -11,7 +11,6 @@
  * that ink measures and cuts as usual.
  */
 import { Text, Transform, useIsScreenReaderEnabled } from 'ink';
-import Spinner from 'ink-spinner';
 import type { ReactNode } from 'react';
 import { fitSegs, type Seg } from './format.js';
 import { restoreGlyphs, type StandIns, toStandIns } from './stand-ins.js';
@@ -23,15 +22,9 @@ function segTexts(segs: readonly Seg[], line: number): ReactNode[] {
     const s = segs[i] as Seg;
     const key = `${line}.${i}`;
     out.push(
-      s.spinner ? (
-        <Text key={key} color={s.color}>
-          <Spinner type="dots" />
-        </Text>
-      ) : (
-        <Text key={key} color={s.color} bold={s.bold} dimColor={s.dim} inverse={s.inverse}>
-          {s.text}
-        </Text>
-      ),
+      <Text key={key} color={s.color} bold={s.bold} dimColor={s.dim} inverse={s.inverse}>
+        {s.text}
+      </Text>,
     );
   }
   return out;

@@ -4,14 +4,26 @@
  * emoji takes two), so columns line up whatever a file is called.
  */
 
-/** A piece of a line with its style; `spinner` renders an ink-spinner (one cell). */
+/** A piece of a line with its style. */
 export interface Seg {
   readonly text: string;
   readonly color?: string;
   readonly bold?: boolean;
   readonly dim?: boolean;
   readonly inverse?: boolean;
-  readonly spinner?: boolean;
+}
+
+/** The frames of the spinner on waiting rows (cli-spinners' "dots"). */
+export const SPINNER_FRAMES = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏';
+
+/**
+ * The spinner's glyph at animation frame `frame`. The UI has one frame count
+ * for every spinner, moved on by the snapshot poll (see use-snapshot.ts),
+ * not a timer per spinner.
+ */
+export function spinnerGlyph(frame: number): string {
+  const n = SPINNER_FRAMES.length;
+  return SPINNER_FRAMES[((Math.floor(frame) % n) + n) % n] ?? '⠋';
 }
 
 /** Terminal cells taken by one code point (0 for combining marks, 2 for wide ones). */
@@ -75,7 +87,7 @@ export function fitSegs(segs: readonly Seg[], width: number, pad = true): Seg[] 
   let left = width;
   for (const s of segs) {
     if (left <= 0) break;
-    const w = s.spinner ? 1 : textWidth(s.text);
+    const w = textWidth(s.text);
     if (w <= left) {
       out.push(s);
       left -= w;
@@ -102,7 +114,7 @@ export function mergeSegs(segs: readonly Seg[]): Seg[] {
   const out: Seg[] = [];
   for (const s of segs) {
     const last = out.at(-1);
-    if (last && !last.spinner && !s.spinner && sameStyle(last, s)) {
+    if (last && sameStyle(last, s)) {
       out[out.length - 1] = { ...last, text: last.text + s.text };
     } else {
       out.push(s);

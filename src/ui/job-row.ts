@@ -14,6 +14,7 @@ import {
   fraction,
   type Seg,
   secondsUntil,
+  spinnerGlyph,
 } from './format.js';
 import { WAITING } from './selectors.js';
 
@@ -94,12 +95,13 @@ export function priorityGlyph(job: JobView): string {
   return job.priority === 'high' ? '▲' : job.priority === 'low' ? '▼' : ' ';
 }
 
-/** The segments of one Queue row. */
+/** The segments of one Queue row; a waiting job shows the spinner at animation `frame`. */
 export function jobRowSegs(
   job: JobView,
   cols: QueueColumns,
   now: number,
   selected: boolean,
+  frame = 0,
 ): Seg[] {
   const f = job.state === 'done' ? 1 : fraction(job.bytesDone, job.total);
   const color = STATE_COLOR[job.state];
@@ -128,7 +130,7 @@ export function jobRowSegs(
     segs.push({ text: ` ${fitWidth(eta, 6, true)}` });
   }
   segs.push({ text: ' ' });
-  segs.push(WAITING.has(job.state) ? { text: '', spinner: true, color } : { text: ' ' });
+  segs.push(WAITING.has(job.state) ? { text: spinnerGlyph(frame), color } : { text: ' ' });
   segs.push({ text: ` ${fitWidth(stateText(job, now), 12)}`, color, bold: job.state === 'failed' });
   if (show.has('path')) segs.push({ text: ` ${fitWidth(pathBadge(job), 11)}` });
   return segs;

@@ -46,8 +46,6 @@ export function toStandIns(segs: readonly Seg[]): StandIns | null {
   let out: Seg[] | null = null;
   for (let i = 0; i < segs.length; i++) {
     const seg = segs[i] as Seg;
-    // A spinner draws its own frames: ink has to measure those.
-    if (seg.spinner) return null;
     const text = seg.text;
     let swapped = '';
     let from = 0;

@@ -2,14 +2,37 @@
  * Poll the controller's snapshot (every 100 ms by default) and re-render
  * only when its `version` moved: the UI is fed at ~10 Hz however many events
  * the engine emits (DESIGN.md: 11–17 % CPU for 20 transfers this way).
+ *
+ * The same poll drives the spinners: every poll that re-renders moves the
+ * animation frame on by one, and while `animate` says something is waiting,
+ * a poll re-renders even when the snapshot did not move. So the screen is
+ * drawn at most once per poll, by one timer, however many rows spin (a timer
+ * per spinner re-rendered the whole screen up to ink's 15 frames a second).
  */
-import { useEffect, useRef, useState } from 'react';
+import { type RefObject, useEffect, useRef, useState } from 'react';
 import type { AppSnapshot, FerryController } from '../app/controller.js';
 
-/** The latest snapshot of `controller`, polled every `intervalMs`. */
-export function useSnapshot(controller: FerryController, intervalMs = 100): AppSnapshot {
-  const [snapshot, setSnapshot] = useState(() => controller.snapshot());
-  const version = useRef(snapshot.version);
+/** A polled snapshot and the animation frame. */
+export interface Polled {
+  readonly snapshot: AppSnapshot;
+  /** Polls that re-rendered so far: the spinners' frame. */
+  readonly frame: number;
+}
+
+/**
+ * The latest snapshot of `controller`, polled every `intervalMs`, and the
+ * animation frame; `animate.current` true makes every poll a new frame.
+ */
+export function usePolledSnapshot(
+  controller: FerryController,
+  intervalMs = 100,
+  animate?: RefObject<boolean>,
+): Polled {
+  const [polled, setPolled] = useState<Polled>(() => ({
+    snapshot: controller.snapshot(),
+    frame: 0,
+  }));
+  const version = useRef(polled.snapshot.version);
   useEffect(() => {
     const timer = setInterval(() => {
       let next: AppSnapshot;
@@ -21,10 +44,17 @@ export function useSnapshot(controller: FerryController, intervalMs = 100): AppS
       }
       if (next.version !== version.current) {
         version.current = next.version;
-        setSnapshot(next);
+        setPolled((p) => ({ snapshot: next, frame: p.frame + 1 }));
+      } else if (animate?.current) {
+        setPolled((p) => ({ snapshot: p.snapshot, frame: p.frame + 1 }));
       }
     }, intervalMs);
     return () => clearInterval(timer);
-  }, [controller, intervalMs]);
-  return snapshot;
+  }, [controller, intervalMs, animate]);
+  return polled;
+}
+
+/** The latest snapshot of `controller`, polled every `intervalMs`. */
+export function useSnapshot(controller: FerryController, intervalMs = 100): AppSnapshot {
+  return usePolledSnapshot(controller, intervalMs).snapshot;
 }

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { App } from '../../src/ui/App.js';
+import { SPINNER_FRAMES } from '../../src/ui/format.js';
 import { FakeController, file, job, offer, peer } from './fake-controller.js';
 import { KEY, renderTui } from './render-tui.js';
 
@@ -393,6 +394,53 @@ describe('App: sizes', () => {
     await t.resize(40, 10);
     expect(t.lastFrame()).not.toContain('Detail');
     expectFits(t.lastFrame(), 40, 10);
+    await t.unmount();
+  });
+});
+
+describe('App: spinners', () => {
+  const spinnerOf = (frame: string, label: string) => {
+    const row = frame.split('\n').find((l) => l.includes(label)) ?? '';
+    return [...row].filter((c) => SPINNER_FRAMES.includes(c));
+  };
+
+  it('turns the spinner of every waiting row one frame per poll, with no timer of its own', async () => {
+    const c = new FakeController({
+      jobs: [
+        job({ id: 'q', label: 'queued.bin', state: 'queued' }),
+        job({ id: 'w', label: 'wait.bin', state: 'waiting-for-peer' }),
+      ],
+    });
+    const t = setup(c);
+    const seen: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const q = spinnerOf(t.lastFrame(), 'queued.bin');
+      expect(q).toHaveLength(1);
+      expect(spinnerOf(t.lastFrame(), 'wait.bin')).toEqual(q);
+      seen.push(q[0] ?? '');
+      const frames = t.stdout.frames.length;
+      await t.advance(99);
+      expect(t.stdout.frames.length).toBe(frames);
+      await t.advance(1);
+    }
+    expect(seen).toEqual([...SPINNER_FRAMES.slice(0, 4)]);
+    // A spinner is not a timer: the poll and the clock are the only ones.
+    expect(vi.getTimerCount()).toBe(2);
+    await t.unmount();
+  });
+
+  it('draws nothing new while nothing waits and the snapshot stands still', async () => {
+    const c = new FakeController({ jobs: [job({ id: 'a', label: 'a.bin' })] });
+    const t = setup(c);
+    const frames = t.stdout.frames.length;
+    await t.advance(900);
+    expect(t.stdout.frames.length).toBe(frames);
+    c.set({ jobs: [job({ id: 'a', label: 'a.bin', state: 'queued' })] });
+    await t.advance(100);
+    expect(spinnerOf(t.lastFrame(), 'a.bin')).toHaveLength(1);
+    // One frame per poll (advanced poll by poll: act() would batch several into one commit).
+    for (let i = 0; i < 3; i++) await t.advance(100);
+    expect(t.stdout.frames.length).toBe(frames + 4);
     await t.unmount();
   });
 });

@@ -8,7 +8,9 @@ import {
   formatRate,
   formatSize,
   mergeSegs,
+  SPINNER_FRAMES,
   shortFingerprint,
+  spinnerGlyph,
   textWidth,
   truncate,
   wrapWords,
@@ -40,11 +42,14 @@ describe('ui format', () => {
         .map((s) => s.text)
         .join(''),
     ).toBe('a  ');
-    expect(fitSegs([{ text: '', spinner: true }, { text: 'ab' }], 2)).toHaveLength(2);
+    expect(fitSegs([{ text: '⠋', color: 'cyan' }, { text: 'ab' }], 2)).toEqual([
+      { text: '⠋', color: 'cyan' },
+      { text: '…' },
+    ]);
     expect(fitSegs([{ text: 'a' }], 3, false)).toEqual([{ text: 'a' }]);
   });
 
-  it('joins adjacent segments of the same style, never a spinner', () => {
+  it('joins adjacent segments of the same style', () => {
     expect(
       mergeSegs([
         { text: 'a' },
@@ -52,16 +57,19 @@ describe('ui format', () => {
         { text: 'c', color: 'red' },
         { text: 'd', color: 'red' },
         { text: 'e', color: 'red', bold: true },
-        { text: '', spinner: true },
-        { text: '', spinner: true },
       ]),
     ).toEqual([
       { text: 'ab' },
       { text: 'cd', color: 'red' },
       { text: 'e', color: 'red', bold: true },
-      { text: '', spinner: true },
-      { text: '', spinner: true },
     ]);
+  });
+
+  it('turns the spinner one frame per animation frame, round and round', () => {
+    const frames = Array.from({ length: 12 }, (_, i) => spinnerGlyph(i));
+    expect(frames.join('')).toBe(`${SPINNER_FRAMES}${SPINNER_FRAMES.slice(0, 2)}`);
+    expect(new Set(frames).size).toBe(10);
+    expect(spinnerGlyph(-1)).toBe('⠏');
   });
 
   it('formats sizes, rates, ETAs and ages', () => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { textWidth } from '../../src/ui/format.js';
+import { SPINNER_FRAMES, spinnerGlyph, textWidth } from '../../src/ui/format.js';
 import { jobRowSegs, queueColumns, queueHeaderSegs, stateText } from '../../src/ui/job-row.js';
 import { job } from './fake-controller.js';
 
-const text = (segs: { text: string; spinner?: boolean }[]) =>
-  segs.map((s) => (s.spinner ? '*' : s.text)).join('');
+const text = (segs: { text: string }[]) => segs.map((s) => s.text).join('');
+const spins = (row: string) => [...row].some((c) => SPINNER_FRAMES.includes(c));
 
 describe('queue rows', () => {
   it('shows every column when wide and drops path, size, rate, peer, ETA, bar in that order', () => {
@@ -58,9 +58,16 @@ describe('queue rows', () => {
       now,
       false,
     );
-    expect(retry.some((s) => s.spinner)).toBe(true);
-    expect(text(retry)).toContain('retry 13s');
-    expect(jobRowSegs(job({ id: 't' }), cols, now, false).some((s) => s.spinner)).toBe(false);
+    expect(text(retry)).toContain(`${spinnerGlyph(0)} retry 13s`);
+    const later = jobRowSegs(
+      job({ id: 'r', state: 'retrying', retryAt: now + 12_400 }),
+      cols,
+      now,
+      false,
+      3,
+    );
+    expect(text(later)).toContain(`${spinnerGlyph(3)} retry 13s`);
+    expect(spins(text(jobRowSegs(job({ id: 't' }), cols, now, false, 3)))).toBe(false);
     expect(stateText(job({ id: 'w', state: 'waiting-for-peer' }), now)).toBe('waiting peer');
     expect(stateText(job({ id: 'x', direction: 'receive' }), now)).toBe('receiving');
     expect(stateText(job({ id: 'n', needsConfirm: true }), now)).toBe('check words');

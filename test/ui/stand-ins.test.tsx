@@ -36,7 +36,6 @@ describe('ASCII stand-ins for glyphs', () => {
     for (const t of ['Grüße', '照片.jpg', 'party 🎉', 'e\u0301', 'tab\there', 'esc\u001B[2J']) {
       expect(toStandIns([{ text: '↑ ' }, { text: t }])).toBeNull();
     }
-    expect(toStandIns([{ text: '', spinner: true }])).toBeNull();
   });
 
   it('puts the glyphs back around SGR escape sequences, as ink styles the line', () => {
