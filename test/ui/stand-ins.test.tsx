@@ -1,7 +1,7 @@
-import { Text } from 'ink';
+import { Box, Text } from 'ink';
 import { describe, expect, it } from 'vitest';
 import type { Seg } from '../../src/ui/format.js';
-import { Row } from '../../src/ui/Row.js';
+import { Lines, Row } from '../../src/ui/Row.js';
 import { GLYPHS, restoreGlyphs, STAND_IN, toStandIns } from '../../src/ui/stand-ins.js';
 import { renderTui } from './render-tui.js';
 
@@ -96,6 +96,45 @@ describe('Row', () => {
   it('cuts a row that is too wide, glyphs and all', async () => {
     const t = renderTui(<Row segs={[{ text: '↑ abc ██████████' }]} width={9} />, 40, 3);
     expect(t.lastFrame()).toBe('↑ abc ██…');
+    await t.unmount();
+  });
+});
+
+describe('Lines', () => {
+  it('draws runs of glyph lines and lines ink must measure itself, in order, each in its place', async () => {
+    const lines: Seg[][] = [
+      [{ text: '› ↑ one.bin ' }, { text: '██░░', color: 'cyan' }],
+      [{ text: '  ↓ two.bin ' }, { text: '█░░░', color: 'cyan' }],
+      [{ text: '  ↑ 照片.jpg ' }, { text: '░░░░', color: 'cyan' }],
+      [{ text: '  ↓ three.bin ·' }],
+      [],
+      [{ text: '  ↑ Grüße ✓' }],
+    ];
+    const t = renderTui(<Lines lines={lines} width={20} />, 30, 10);
+    expect(t.lastFrame().split('\n')).toEqual([
+      '› ↑ one.bin ██░░',
+      '  ↓ two.bin █░░░',
+      '  ↑ 照片.jpg ░░░░',
+      '  ↓ three.bin ·',
+      '',
+      '  ↑ Grüße ✓',
+    ]);
+    await t.unmount();
+  });
+
+  it('pads every line to the width when asked, covering what is under it (dialogs)', async () => {
+    const t = renderTui(
+      <Box flexDirection="column">
+        <Text>XXXXXXXX</Text>
+        <Text>XXXXXXXX</Text>
+        <Box position="absolute">
+          <Lines lines={[[{ text: '↑ a' }], [{ text: 'b ✗' }]]} width={6} pad />
+        </Box>
+      </Box>,
+      10,
+      4,
+    );
+    expect(t.lastFrame().split('\n')).toEqual(['↑ a   XX', 'b ✗   XX']);
     await t.unmount();
   });
 });
