@@ -11,18 +11,25 @@
  * that ink measures and cuts as usual.
  */
 import { Text, Transform, useIsScreenReaderEnabled } from 'ink';
-import type { ReactNode } from 'react';
+import { memo, type ReactNode } from 'react';
 import { fitSegs, type Seg } from './format.js';
 import { restoreGlyphs, type StandIns, toStandIns } from './stand-ins.js';
 
-/** One ink Text per segment; keys are places (segments have no identity but their place). */
+/**
+ * One ink Text per styled segment, the text alone for a plain one (a Text
+ * element is a component, a node and a styling pass for ink on every frame).
+ * Keys are places: segments have no identity but their place.
+ */
 function segTexts(segs: readonly Seg[], line: number): ReactNode[] {
   const out: ReactNode[] = [];
   for (let i = 0; i < segs.length; i++) {
     const s = segs[i] as Seg;
-    const key = `${line}.${i}`;
+    if (!s.color && !s.bold && !s.dim && !s.inverse) {
+      out.push(s.text);
+      continue;
+    }
     out.push(
-      <Text key={key} color={s.color} bold={s.bold} dimColor={s.dim} inverse={s.inverse}>
+      <Text key={`${line}.${i}`} color={s.color} bold={s.bold} dimColor={s.dim} inverse={s.inverse}>
         {s.text}
       </Text>,
     );
@@ -38,8 +45,35 @@ export interface LinesProps {
   readonly pad?: boolean;
 }
 
-/** Styled lines of at most `width` cells each, one under the other. */
-export function Lines({ lines, width, pad = false }: LinesProps) {
+function sameSeg(a: Seg, b: Seg): boolean {
+  return (
+    a.text === b.text &&
+    a.color === b.color &&
+    a.bold === b.bold &&
+    a.dim === b.dim &&
+    a.inverse === b.inverse
+  );
+}
+
+/** Whether two `Lines` draw the same: their segments are compared, not their arrays. */
+export function sameLines(a: LinesProps, b: LinesProps): boolean {
+  if (a.width !== b.width || a.pad !== b.pad || a.lines.length !== b.lines.length) return false;
+  for (let i = 0; i < a.lines.length; i++) {
+    const x = a.lines[i] as readonly Seg[];
+    const y = b.lines[i] as readonly Seg[];
+    if (x === y) continue;
+    if (x.length !== y.length) return false;
+    for (let j = 0; j < x.length; j++) if (!sameSeg(x[j] as Seg, y[j] as Seg)) return false;
+  }
+  return true;
+}
+
+/**
+ * Styled lines of at most `width` cells each, one under the other. Drawn
+ * again only when a segment changed: the panels build new segment arrays on
+ * every frame, and a line that reads the same costs ink no new work.
+ */
+export const Lines = memo(function Lines({ lines, width, pad = false }: LinesProps) {
   const screenReader = useIsScreenReaderEnabled();
   if (width <= 0 || lines.length === 0) return null;
   const out: ReactNode[] = [];
@@ -86,7 +120,7 @@ export function Lines({ lines, width, pad = false }: LinesProps) {
   });
   flush(lines.length);
   return out;
-}
+}, sameLines);
 
 /** Props of `Row`. */
 export interface RowProps {
