@@ -127,7 +127,7 @@ describe('Lines', () => {
       <Box flexDirection="column">
         <Text>XXXXXXXX</Text>
         <Text>XXXXXXXX</Text>
-        <Box position="absolute">
+        <Box position="absolute" flexDirection="column">
           <Lines lines={[[{ text: '↑ a' }], [{ text: 'b ✗' }]]} width={6} pad />
         </Box>
       </Box>,
