@@ -93,6 +93,17 @@ describe('Row', () => {
     }
   });
 
+  it('draws every glyph of the stand-in set where ink draws it', async () => {
+    const all = [...GLYPHS].join('');
+    const segs: Seg[] = [{ text: `a${all}b` }];
+    const row = renderTui(<Row segs={segs} width={all.length + 2} />, all.length + 10, 3);
+    const plain = renderTui(<Text>{`a${all}b`}</Text>, all.length + 10, 3);
+    expect(row.stdout.frames.at(-1)).toBe(plain.stdout.frames.at(-1));
+    expect(row.lastFrame()).toBe(`a${all}b`);
+    await row.unmount();
+    await plain.unmount();
+  });
+
   it('cuts a row that is too wide, glyphs and all', async () => {
     const t = renderTui(<Row segs={[{ text: '↑ abc ██████████' }]} width={9} />, 40, 3);
     expect(t.lastFrame()).toBe('↑ abc ██…');
