@@ -29,6 +29,10 @@ export async function appCommand(
     mdns: opts.mdns,
     ...(opts.mdnsInterface ? { mdnsInterface: opts.mdnsInterface } : {}),
   });
+  // Before ink loads: its text-measure cache would otherwise grow for as
+  // long as the app runs (src/ui/ink-measure-cache.ts).
+  const { boundInkMeasureCache } = await import('../ui/ink-measure-cache.js');
+  boundInkMeasureCache();
   const { runTui } = await import('../ui/run-tui.js');
   await runTui(app);
   // A signal sets its own code (130, 143, …) in runTui.
