@@ -40,7 +40,7 @@ export interface RunTuiOptions {
   readonly stdin?: NodeJS.ReadStream;
   /** Quit cleanly on SIGTERM, SIGHUP and SIGINT (default true; tests turn it off). */
   readonly exitOnSignals?: boolean;
-  /** Snapshot polling interval (default 100 ms). */
+  /** Snapshot polling interval (default DEFAULT_POLL_MS, 125 ms). */
   readonly pollMs?: number;
 }
 

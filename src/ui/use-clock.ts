@@ -1,7 +1,7 @@
 /**
  * The time for relative texts ("2m ago", "retry in 5s"). It is read at each
  * render; a timer re-renders only when nothing else did for `intervalMs`, so
- * a busy screen (new snapshots ten times a second) gets no extra frames.
+ * a busy screen (new snapshots eight times a second) gets no extra frames.
  */
 import { useEffect, useReducer, useRef } from 'react';
 

@@ -1,6 +1,6 @@
 /**
- * Poll the controller's snapshot (every 100 ms by default) and re-render
- * only when its `version` moved: the UI is fed at ~10 Hz however many events
+ * Poll the controller's snapshot (every 125 ms by default) and re-render
+ * only when its `version` moved: the UI is fed at ~8 Hz however many events
  * the engine emits (DESIGN.md: 11–17 % CPU for 20 transfers this way).
  *
  * The same poll drives the spinners: every poll that re-renders moves the

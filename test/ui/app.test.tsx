@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { App } from '../../src/ui/App.js';
+import { App, DEFAULT_POLL_MS } from '../../src/ui/App.js';
 import { SPINNER_FRAMES } from '../../src/ui/format.js';
 import { FakeController, file, job, offer, peer } from './fake-controller.js';
 import { KEY, renderTui } from './render-tui.js';
@@ -115,7 +115,7 @@ describe('App: receiving', () => {
     c.set({
       offers: [offer({ id: 'o1', known: false, peerName: 'bob', files, total: 11 * 2048 })],
     });
-    await t.advance(100);
+    await t.advance(DEFAULT_POLL_MS);
     const frame = t.lastFrame();
     expect(frame).toContain('Incoming files');
     expect(frame).toContain('bob (abab-abab) NEW DEVICE');
@@ -172,7 +172,7 @@ describe('App: the queue', () => {
         }),
       ],
     });
-    await t.advance(100);
+    await t.advance(DEFAULT_POLL_MS);
     expect(t.lastFrame()).toContain('Compare the words');
     expect(t.lastFrame()).toContain('Sending plan.pdf to bob, a new device.');
     expect(t.lastFrame()).toContain('Words: river stone maple');
@@ -249,19 +249,19 @@ describe('App: the footer', () => {
     c.set({
       notices: [{ id: 1, at: Date.now(), level: 'warn', text: 'relay unreachable: retrying' }],
     });
-    await t.advance(100);
+    await t.advance(DEFAULT_POLL_MS);
     expect(t.lastFrame()).toContain('relay unreachable: retrying');
     c.set({
       notices: [
         { id: 1, at: Date.now() - 60_000, level: 'warn', text: 'relay unreachable: retrying' },
       ],
     });
-    await t.advance(100);
+    await t.advance(DEFAULT_POLL_MS);
     expect(t.lastFrame()).not.toContain('relay unreachable');
     expect(t.lastFrame()).toContain('↑↓ select · Tab panel');
     await t.press('r');
     c.set({ offers: [offer({ id: 'o', peerName: 'bob' })] });
-    await t.advance(100);
+    await t.advance(DEFAULT_POLL_MS);
     expect(t.lastFrame()).toContain('Receive by code');
     expect(t.lastFrame()).toContain('Incoming offer from bob: close this dialog to answer it.');
     await t.press(KEY.escape);
@@ -419,7 +419,7 @@ describe('App: spinners', () => {
       expect(spinnerOf(t.lastFrame(), 'wait.bin')).toEqual(q);
       seen.push(q[0] ?? '');
       const frames = t.stdout.frames.length;
-      await t.advance(99);
+      await t.advance(DEFAULT_POLL_MS - 1);
       expect(t.stdout.frames.length).toBe(frames);
       await t.advance(1);
     }
@@ -433,13 +433,13 @@ describe('App: spinners', () => {
     const c = new FakeController({ jobs: [job({ id: 'a', label: 'a.bin' })] });
     const t = setup(c);
     const frames = t.stdout.frames.length;
-    await t.advance(900);
+    await t.advance(DEFAULT_POLL_MS * 9);
     expect(t.stdout.frames.length).toBe(frames);
     c.set({ jobs: [job({ id: 'a', label: 'a.bin', state: 'queued' })] });
-    await t.advance(100);
+    await t.advance(DEFAULT_POLL_MS);
     expect(spinnerOf(t.lastFrame(), 'a.bin')).toHaveLength(1);
     // One frame per poll (advanced poll by poll: act() would batch several into one commit).
-    for (let i = 0; i < 3; i++) await t.advance(100);
+    for (let i = 0; i < 3; i++) await t.advance(DEFAULT_POLL_MS);
     expect(t.stdout.frames.length).toBe(frames + 4);
     await t.unmount();
   });
