@@ -15,7 +15,6 @@ import { nameplateHash } from '../discovery/advert.js';
 import type { LanDiscovery } from '../discovery/lan.js';
 import { parseCode, roomIdFromNameplate } from '../engine/crypto/code-phrase.js';
 import type { Identity } from '../engine/crypto/identity.js';
-import { isRetryableCode, toFerryError } from '../engine/errors.js';
 import type { Throttle } from '../engine/queue/bandwidth.js';
 import type { Job, JobRun, RunOutcome, RunPhase } from '../engine/queue/scheduler.js';
 import { type OfferInfo, startReceive } from '../engine/transfer/receiver.js';
@@ -24,6 +23,7 @@ import type { Transfer } from '../engine/transfer/transfer.js';
 import type { SessionStore } from '../engine/transfer/types.js';
 import type { LinkInfo } from '../engine/transport/link.js';
 import type { SessionRegistry } from '../store/session-store.js';
+import { finished, runAttempt } from './attempt.js';
 
 /** A send by code (`Job.data`). */
 export interface CodeSendJob {
@@ -89,15 +89,6 @@ function meeting(job: Job, registry: SessionRegistry, code: string | undefined):
   };
 }
 
-/** A failed outcome from anything thrown. */
-function failure(err: unknown): RunOutcome {
-  const fe = toFerryError(err);
-  return {
-    ok: false,
-    error: { code: fe.code, message: fe.message, retryable: isRetryableCode(fe.code) },
-  };
-}
-
 const noCode: RunOutcome = {
   ok: false,
   error: {
@@ -135,60 +126,24 @@ function recordResume(ctx: CodeRunContext, job: Job, t: Transfer): void {
   });
 }
 
-/** Run the transfer of one attempt to its end, wiring pause/resume/cancel. */
-function runAttempt(
-  connect: (signal: AbortSignal) => Promise<Connected & { cleanup?: () => Promise<void> }>,
-  begin: (c: Connected) => Transfer,
-  phase: (p: RunPhase) => void,
-): JobRun {
-  const ac = new AbortController();
-  let transfer: Transfer | null = null;
-  let paused = false;
-  const done = (async (): Promise<RunOutcome> => {
-    let conn: Connected & { cleanup?: () => Promise<void> };
-    try {
-      conn = await connect(ac.signal);
-    } catch (err) {
-      return failure(err);
-    }
-    try {
-      const t = begin(conn);
-      transfer = t;
-      if (paused) t.pause();
-      if (ac.signal.aborted) t.cancel(String(ac.signal.reason ?? 'cancelled'));
-      t.on((e) => {
-        if (e.type === 'handshake') phase('awaiting-accept');
-        if (e.type === 'started') phase('transferring');
-      });
-      await t.done;
-      return { ok: true };
-    } catch (err) {
-      return failure(err);
-    } finally {
-      await transfer?.settled;
-      await conn.link.close().catch(() => undefined);
-      await conn.cleanup?.().catch(() => undefined);
-    }
-  })();
-  return {
-    pause: () => {
-      paused = true;
-      transfer?.pause();
+/** A code run's connection: the link, and for a send on the LAN its own listener. */
+type CodeConnection = Connected & { cleanup?: () => Promise<void> };
+
+async function release(c: CodeConnection): Promise<void> {
+  await c.link.close().catch(() => undefined);
+  await c.cleanup?.().catch(() => undefined);
+}
+
+/** A run with no path to the peer at all. */
+function unreachable(who: 'sender' | 'receiver'): JobRun {
+  return finished({
+    ok: false,
+    error: {
+      code: 'CONNECTION',
+      message: `no way to reach the ${who}: discovery is off and no relay is set (Settings)`,
+      retryable: false,
     },
-    resume: () => {
-      paused = false;
-      transfer?.resume();
-    },
-    cancel: (reason) => {
-      ac.abort(reason);
-      transfer?.cancel(reason);
-    },
-    interrupt: () => {
-      ac.abort('ferry is quitting');
-      transfer?.interrupt('ferry is quitting');
-    },
-    done,
-  };
+  });
 }
 
 /** One run of a code send: wait for the receiver in the relay rooms, then send. */
@@ -197,54 +152,48 @@ export function startCodeSend(ctx: CodeRunContext, job: Job, phase: (p: RunPhase
   const m = meeting(job, ctx.registry, data.code);
   if (!m) return finished(noCode);
   const relays = ctx.relays();
-  if (relays.length === 0 && !ctx.lan()) {
-    return finished({
-      ok: false,
-      error: {
-        code: 'CONNECTION',
-        message: 'no way to reach the receiver: discovery is off and no relay is set (Settings)',
-        retryable: false,
-      },
-    });
-  }
+  if (relays.length === 0 && !ctx.lan()) return unreachable('receiver');
   const transferId = Uint8Array.from(Buffer.from(job.id, 'hex'));
-  return runAttempt(
-    async (signal) => {
-      const onLan = await ctx.offerOnLan(m.lanHint);
-      try {
-        const conn = await awaitPeer({
+  return runAttempt<CodeConnection>(
+    {
+      connect: async (signal) => {
+        const onLan = await ctx.offerOnLan(m.lanHint);
+        try {
+          const conn = await awaitPeer({
+            identity: ctx.identity,
+            room: m.room,
+            relays,
+            ...(onLan ? { listener: onLan.listener } : {}),
+            ...(ctx.relayPassword ? { relayPassword: ctx.relayPassword } : {}),
+            signal,
+            onNote: (t) => ctx.note(job, t),
+          });
+          // QUIC links share their listener's socket: it closes after the link.
+          return { ...conn, ...(onLan ? { cleanup: onLan.release } : {}) };
+        } catch (err) {
+          await onLan?.release();
+          throw err;
+        }
+      },
+      begin: (conn) => {
+        const t = startSend({
+          stream: conn.stream,
           identity: ctx.identity,
-          room: m.room,
-          relays,
-          ...(onLan ? { listener: onLan.listener } : {}),
-          ...(ctx.relayPassword ? { relayPassword: ctx.relayPassword } : {}),
-          signal,
-          onNote: (t) => ctx.note(job, t),
+          paths: data.paths,
+          password: m.password,
+          context: m.room,
+          transferId,
+          deviceName: ctx.deviceName(),
+          chunkSize: ctx.chunkSize(),
+          memoryBudget: ctx.windowMemory(),
+          ...(m.expectedPeer ? { expectedPeer: m.expectedPeer } : {}),
+          ...throttleOf(ctx, job),
         });
-        // QUIC links share their listener's socket: it closes after the link.
-        return { ...conn, ...(onLan ? { cleanup: onLan.release } : {}) };
-      } catch (err) {
-        await onLan?.release();
-        throw err;
-      }
-    },
-    (conn) => {
-      const t = startSend({
-        stream: conn.stream,
-        identity: ctx.identity,
-        paths: data.paths,
-        password: m.password,
-        context: m.room,
-        transferId,
-        deviceName: ctx.deviceName(),
-        chunkSize: ctx.chunkSize(),
-        memoryBudget: ctx.windowMemory(),
-        ...(m.expectedPeer ? { expectedPeer: m.expectedPeer } : {}),
-        ...throttleOf(ctx, job),
-      });
-      recordResume(ctx, job, t);
-      ctx.attach(job, t, conn.link.info);
-      return t;
+        recordResume(ctx, job, t);
+        ctx.attach(job, t, conn.link.info);
+        return t;
+      },
+      release,
     },
     phase,
   );
@@ -261,58 +210,52 @@ export function startCodeReceive(
   if (!m) return finished(noCode);
   const relays = ctx.relays();
   const lan = ctx.lan();
-  if (relays.length === 0 && !lan) {
-    return finished({
-      ok: false,
-      error: {
-        code: 'CONNECTION',
-        message: 'no way to reach the sender: discovery is off and no relay is set (Settings)',
-        retryable: false,
-      },
-    });
-  }
+  if (relays.length === 0 && !lan) return unreachable('sender');
   const resumeId = ctx.registry.get(job.id)?.transferId;
-  return runAttempt(
-    (signal) =>
-      dialPeer({
-        identity: ctx.identity,
-        room: m.room,
-        relays,
-        ...(lan ? { lan: { discovery: lan, nameplateHash: m.lanHint } } : {}),
-        ...(ctx.relayPassword ? { relayPassword: ctx.relayPassword } : {}),
-        signal,
-        onNote: (t) => ctx.note(job, t),
-      }),
-    (conn) => {
-      const t = startReceive({
-        stream: conn.stream,
-        identity: ctx.identity,
-        targetDir: data.targetDir,
-        store: ctx.checkpoints,
-        password: m.password,
-        context: m.room,
-        deviceName: ctx.deviceName(),
-        memoryBudget: ctx.windowMemory(),
-        ...(m.expectedPeer ? { expectedPeer: m.expectedPeer } : {}),
-        ...throttleOf(ctx, job),
-        decide: async (offer) => {
-          if (resumeId && offer.transferId === resumeId) return { accept: true };
-          const ac = new AbortController();
-          const off = t.on((e) => {
-            if (e.type === 'failed' || e.type === 'cancelled') ac.abort();
-          });
-          try {
-            return (await ctx.decide(job, offer, ac.signal))
-              ? { accept: true }
-              : { accept: false, reason: 'the receiver declined' };
-          } finally {
-            off();
-          }
-        },
-      });
-      recordResume(ctx, job, t);
-      ctx.attach(job, t, conn.link.info);
-      return t;
+  return runAttempt<CodeConnection>(
+    {
+      connect: (signal) =>
+        dialPeer({
+          identity: ctx.identity,
+          room: m.room,
+          relays,
+          ...(lan ? { lan: { discovery: lan, nameplateHash: m.lanHint } } : {}),
+          ...(ctx.relayPassword ? { relayPassword: ctx.relayPassword } : {}),
+          signal,
+          onNote: (t) => ctx.note(job, t),
+        }),
+      begin: (conn) => {
+        const t = startReceive({
+          stream: conn.stream,
+          identity: ctx.identity,
+          targetDir: data.targetDir,
+          store: ctx.checkpoints,
+          password: m.password,
+          context: m.room,
+          deviceName: ctx.deviceName(),
+          memoryBudget: ctx.windowMemory(),
+          ...(m.expectedPeer ? { expectedPeer: m.expectedPeer } : {}),
+          ...throttleOf(ctx, job),
+          decide: async (offer) => {
+            if (resumeId && offer.transferId === resumeId) return { accept: true };
+            const ac = new AbortController();
+            const off = t.on((e) => {
+              if (e.type === 'failed' || e.type === 'cancelled') ac.abort();
+            });
+            try {
+              return (await ctx.decide(job, offer, ac.signal))
+                ? { accept: true }
+                : { accept: false, reason: 'the receiver declined' };
+            } finally {
+              off();
+            }
+          },
+        });
+        recordResume(ctx, job, t);
+        ctx.attach(job, t, conn.link.info);
+        return t;
+      },
+      release,
     },
     phase,
   );
@@ -321,9 +264,4 @@ export function startCodeReceive(
 function throttleOf(ctx: CodeRunContext, job: Job): { throttle?: Throttle } {
   const t = ctx.throttle(job);
   return t ? { throttle: t } : {};
-}
-
-/** A run that ended before it began. */
-export function finished(outcome: RunOutcome): JobRun {
-  return { pause() {}, resume() {}, cancel() {}, done: Promise.resolve(outcome) };
 }

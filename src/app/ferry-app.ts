@@ -45,12 +45,14 @@ import {
   type SessionRecord,
   SessionRegistry,
 } from '../store/session-store.js';
+import { finished } from './attempt.js';
 import {
   type CodeReceiveJob,
   type CodeSendJob,
   startCodeReceive,
   startCodeSend,
 } from './code-runners.js';
+
 import type {
   AppSnapshot,
   FerryController,
@@ -610,15 +612,10 @@ export class FerryApp implements FerryController {
       case 'incoming':
         return this.#incoming.start(job, phase);
       default:
-        return {
-          pause() {},
-          resume() {},
-          cancel() {},
-          done: Promise.resolve({
-            ok: false,
-            error: { code: 'PROTOCOL', message: 'unknown kind of job', retryable: false },
-          }),
-        };
+        return finished({
+          ok: false,
+          error: { code: 'PROTOCOL', message: 'unknown kind of job', retryable: false },
+        });
     }
   }
 

@@ -30,7 +30,7 @@ import {
 import type { SessionStore } from '../engine/transfer/types.js';
 import type { ByteStream, Link, LinkInfo } from '../engine/transport/link.js';
 import type { FerryConfig } from '../store/config.js';
-import { finished } from './code-runners.js';
+import { finished } from './attempt.js';
 import type { OfferAnswer } from './controller.js';
 
 /** An incoming receive (`Job.data`). */

@@ -15,7 +15,8 @@ import { type SendTransfer, startSend } from '../engine/transfer/sender.js';
 import { lanTransferId } from '../engine/transfer/transfer-id.js';
 import type { PeerFacts } from '../engine/transfer/types.js';
 import type { LinkInfo } from '../engine/transport/link.js';
-import type { PeerLinks } from './peer-links.js';
+import { finished, runAttempt } from './attempt.js';
+import type { PeerLinks, StreamLease } from './peer-links.js';
 
 /** What a LAN send job carries (`Job.data`). */
 export interface LanSendJob {
@@ -57,91 +58,58 @@ export class LanSendRunner implements JobRunner {
   start(job: Job, phase: (p: RunPhase) => void): JobRun {
     const o = this.#o;
     const data = job.data as LanSendJob;
-    const ac = new AbortController();
-    let transfer: SendTransfer | null = null;
-    let paused = false;
-    const done = (async (): Promise<RunOutcome> => {
-      const peer = o.table.get(data.peer);
-      if (!peer?.online) {
-        return {
-          ok: false,
-          peerUnreachable: true,
-          error: { code: 'CONNECTION', message: 'the device is not online', retryable: true },
-        };
-      }
-      const pinned = o.pinnedKey(data.peer);
-      const expected = pinned ? Uint8Array.from(Buffer.from(pinned, 'hex')) : peer.publicKey;
-      let lease: Awaited<ReturnType<PeerLinks['openStream']>>;
-      try {
-        lease = await o.links.openStream(peer, expected, ac.signal);
-      } catch (err) {
-        const fe = toFerryError(err);
-        return {
-          ok: false,
-          peerUnreachable: fe.retryable,
-          error: { code: fe.code, message: fe.message, retryable: fe.retryable },
-        };
-      }
-      try {
-        const { files } = await walkSources(data.paths);
-        const throttle = typeof o.throttle === 'function' ? o.throttle(job) : o.throttle;
-        const t = startSend({
-          stream: lease.stream,
-          identity: o.identity,
-          paths: data.paths,
-          expectedPeer: expected,
-          transferId: lanTransferId(
-            o.identity.publicKey,
-            expected,
-            files.map((f) => f.path),
-          ),
-          ...(o.deviceName ? { deviceName: o.deviceName } : {}),
-          ...(o.chunkSize ? { chunkSize: o.chunkSize } : {}),
-          ...(o.memoryBudget ? { memoryBudget: o.memoryBudget } : {}),
-          ...(throttle ? { throttle } : {}),
-          ...(!pinned && o.confirmNew
-            ? { confirmPeer: (p: PeerFacts) => o.confirmNew!(job, p) }
-            : {}),
-        });
-        transfer = t;
-        if (paused) t.pause();
-        if (ac.signal.aborted) t.cancel(String(ac.signal.reason ?? 'cancelled'));
-        t.on((e) => {
-          if (e.type === 'handshake') phase('awaiting-accept');
-          if (e.type === 'started') phase('transferring');
-        });
-        o.onTransfer?.(job, t, lease.info);
-        await t.done;
-        return { ok: true };
-      } catch (err) {
-        const fe = toFerryError(err);
-        return {
-          ok: false,
-          error: { code: fe.code, message: fe.message, retryable: fe.retryable },
-        };
-      } finally {
-        await transfer?.settled;
-        lease.release();
-      }
-    })();
-    return {
-      pause: () => {
-        paused = true;
-        transfer?.pause();
+    const peer = o.table.get(data.peer);
+    if (!peer?.online) {
+      return finished({
+        ok: false,
+        peerUnreachable: true,
+        error: { code: 'CONNECTION', message: 'the device is not online', retryable: true },
+      });
+    }
+    const pinned = o.pinnedKey(data.peer);
+    const expected = pinned ? Uint8Array.from(Buffer.from(pinned, 'hex')) : peer.publicKey;
+    return runAttempt<StreamLease>(
+      {
+        connect: (signal) => o.links.openStream(peer, expected, signal),
+        // A device that cannot be reached parks the job until it is seen again.
+        connectFailed: (err) => ({
+          ...asOutcome(err),
+          peerUnreachable: toFerryError(err).retryable,
+        }),
+        failed: asOutcome,
+        begin: async (lease) => {
+          const { files } = await walkSources(data.paths);
+          const throttle = typeof o.throttle === 'function' ? o.throttle(job) : o.throttle;
+          const t = startSend({
+            stream: lease.stream,
+            identity: o.identity,
+            paths: data.paths,
+            expectedPeer: expected,
+            transferId: lanTransferId(
+              o.identity.publicKey,
+              expected,
+              files.map((f) => f.path),
+            ),
+            ...(o.deviceName ? { deviceName: o.deviceName } : {}),
+            ...(o.chunkSize ? { chunkSize: o.chunkSize } : {}),
+            ...(o.memoryBudget ? { memoryBudget: o.memoryBudget } : {}),
+            ...(throttle ? { throttle } : {}),
+            ...(!pinned && o.confirmNew
+              ? { confirmPeer: (p: PeerFacts) => o.confirmNew!(job, p) }
+              : {}),
+          });
+          o.onTransfer?.(job, t, lease.info);
+          return t;
+        },
+        release: (lease) => lease.release(),
       },
-      resume: () => {
-        paused = false;
-        transfer?.resume();
-      },
-      cancel: (reason) => {
-        ac.abort(reason);
-        transfer?.cancel(reason);
-      },
-      interrupt: () => {
-        ac.abort('ferry is quitting');
-        transfer?.interrupt('ferry is quitting');
-      },
-      done,
-    };
+      phase,
+    );
   }
+}
+
+/** A failure counted by the error's own retryable flag. */
+function asOutcome(err: unknown): RunOutcome {
+  const fe = toFerryError(err);
+  return { ok: false, error: { code: fe.code, message: fe.message, retryable: fe.retryable } };
 }
