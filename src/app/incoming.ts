@@ -17,6 +17,7 @@
 
 import { knownNameClash } from '../cli/lan.js';
 import { displayName } from '../cli/output.js';
+import { MAX_INCOMING_LINKS, serveLink } from '../cli/paths.js';
 import type { Identity } from '../engine/crypto/identity.js';
 import { shortFingerprint } from '../engine/crypto/identity.js';
 import type { Throttle } from '../engine/queue/bandwidth.js';
@@ -45,13 +46,6 @@ export function incomingPeer(fingerprint: string): string {
 }
 
 const FINISHED: ReadonlySet<string> = new Set(['done', 'failed', 'cancelled']);
-
-/** Incoming connections handled at once. */
-const MAX_LINKS = 8;
-/** Transfers one sender may run at once over one connection. */
-const MAX_STREAMS_PER_LINK = 8;
-/** How long a new connection may take to open its transfer stream. */
-const STREAM_WAIT_MS = 10_000;
 
 /** What incoming transfers need from the app. */
 export interface IncomingContext {
@@ -98,9 +92,12 @@ export class IncomingTransfers {
 
   /** Take a new connection from the direct listener. */
   onLink(link: Link, info: LinkInfo): void {
-    if (this.#closing.signal.aborted || this.#links.size >= MAX_LINKS) {
+    if (this.#closing.signal.aborted || this.#links.size >= MAX_INCOMING_LINKS) {
       if (!this.#closing.signal.aborted) {
-        this.#ctx.notice('warn', `turned away a connection: ${MAX_LINKS} are already open`);
+        this.#ctx.notice(
+          'warn',
+          `turned away a connection: ${MAX_INCOMING_LINKS} are already open`,
+        );
       }
       link.close().catch(() => undefined);
       return;
@@ -161,32 +158,11 @@ export class IncomingTransfers {
     await Promise.allSettled([...this.#links]);
   }
 
-  async #serve(link: Link, info: LinkInfo): Promise<void> {
-    const streams = new Set<Promise<void>>();
-    try {
-      let timer: NodeJS.Timeout | undefined;
-      let stream = await Promise.race([
-        link.acceptStream(),
-        new Promise<null>((r) => {
-          timer = setTimeout(() => r(null), STREAM_WAIT_MS);
-        }),
-      ]).finally(() => clearTimeout(timer));
-      while (stream && !this.#closing.signal.aborted) {
-        if (streams.size >= MAX_STREAMS_PER_LINK) {
-          stream.abort(new Error('too many transfers on one connection'));
-        } else {
-          const p = this.#receive(stream, info);
-          streams.add(p);
-          void p.finally(() => streams.delete(p));
-        }
-        stream = await link.acceptStream().catch(() => null);
-      }
-    } catch {
-      // A connection that failed before its transfer began is nobody's news.
-    } finally {
-      await Promise.allSettled([...streams]);
-      await link.close().catch(() => undefined);
-    }
+  #serve(link: Link, info: LinkInfo): Promise<void> {
+    // A connection that failed before its transfer began is nobody's news.
+    return serveLink(link, (stream) => this.#receive(stream, info), {
+      stop: this.#closing.signal,
+    });
   }
 
   async #receive(stream: ByteStream, info: LinkInfo): Promise<void> {

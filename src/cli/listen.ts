@@ -35,19 +35,12 @@ import {
   touchKnown,
 } from './lan.js';
 import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
-import { DirectListener } from './paths.js';
+import { DirectListener, MAX_INCOMING_LINKS, serveLink } from './paths.js';
 import { askYesNo, canAsk } from './prompt.js';
 import { checkpointInterval, describeOffer, type ReceiveCommandOptions } from './receive.js';
 import { onProven } from './send.js';
 import { openSessions, trackSession } from './sessions.js';
 import { openConfig } from './setup.js';
-
-/** Incoming connections handled at once by `--listen`. */
-const MAX_INCOMING = 8;
-/** Transfers one sender may run at once over one connection. */
-const MAX_STREAMS_PER_LINK = 8;
-/** How long a new connection may take to open its transfer stream. */
-const STREAM_WAIT_MS = 10_000;
 
 /** Run `ferry receive --listen`; resolves with the exit code when interrupted. */
 export async function listenCommand(
@@ -104,8 +97,8 @@ export async function listenCommand(
   listener.handler = (link) => {
     // Anyone on the LAN can connect; each connection costs a PQ handshake
     // and a prompt. Past a handful at once, newcomers are turned away.
-    if (running.size >= MAX_INCOMING) {
-      out.say(`turned away a connection: ${MAX_INCOMING} transfers are already in progress`);
+    if (running.size >= MAX_INCOMING_LINKS) {
+      out.say(`turned away a connection: ${MAX_INCOMING_LINKS} transfers are already in progress`);
       link.close().catch(() => undefined);
       return;
     }
@@ -159,33 +152,10 @@ interface Context {
  * several transfers over one connection (one stream each): every stream is
  * received in parallel until the sender closes the connection.
  */
-async function receiveOne(link: Link, ctx: Context): Promise<void> {
-  const streams = new Set<Promise<void>>();
-  try {
-    // A connection that opens no stream must not hold a slot for long.
-    let timer: NodeJS.Timeout | undefined;
-    let stream = await Promise.race([
-      link.acceptStream(),
-      new Promise<null>((r) => {
-        timer = setTimeout(() => r(null), STREAM_WAIT_MS);
-      }),
-    ]).finally(() => clearTimeout(timer));
-    while (stream) {
-      if (streams.size >= MAX_STREAMS_PER_LINK) {
-        stream.abort(new Error('too many transfers on one connection'));
-      } else {
-        const job = receiveStream(stream, ctx);
-        streams.add(job);
-        void job.finally(() => streams.delete(job));
-      }
-      stream = await link.acceptStream().catch(() => null);
-    }
-  } catch (err) {
-    ctx.out.say(`incoming connection failed: ${(err as Error).message}`);
-  } finally {
-    await Promise.allSettled([...streams]);
-    await link.close().catch(() => undefined);
-  }
+function receiveOne(link: Link, ctx: Context): Promise<void> {
+  return serveLink(link, (stream) => receiveStream(stream, ctx), {
+    onError: (err) => ctx.out.say(`incoming connection failed: ${err.message}`),
+  });
 }
 
 /** One transfer on its stream; never throws. */

@@ -78,6 +78,53 @@ export class DirectListener {
   }
 }
 
+/** Incoming connections a listening device takes at once. */
+export const MAX_INCOMING_LINKS = 8;
+/** Transfers one sender may run at once over one connection. */
+export const MAX_STREAMS_PER_LINK = 8;
+/** How long a new connection may take to open its transfer stream. */
+export const STREAM_WAIT_MS = 10_000;
+
+/**
+ * Serve one incoming connection to its end: every stream the sender opens
+ * (up to MAX_STREAMS_PER_LINK at once) goes to `receive`, in parallel, until
+ * the sender closes the connection or `stop` aborts. A connection that opens
+ * no stream within STREAM_WAIT_MS is closed. Never throws: a failure before
+ * any transfer began goes to `onError`.
+ */
+export async function serveLink(
+  link: Link,
+  receive: (stream: ByteStream) => Promise<void>,
+  opts: { stop?: AbortSignal; onError?: (err: Error) => void } = {},
+): Promise<void> {
+  const streams = new Set<Promise<void>>();
+  try {
+    // A connection that opens no stream must not hold a slot for long.
+    let timer: NodeJS.Timeout | undefined;
+    let stream = await Promise.race([
+      link.acceptStream(),
+      new Promise<null>((r) => {
+        timer = setTimeout(() => r(null), STREAM_WAIT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    while (stream && !opts.stop?.aborted) {
+      if (streams.size >= MAX_STREAMS_PER_LINK) {
+        stream.abort(new Error('too many transfers on one connection'));
+      } else {
+        const p = receive(stream);
+        streams.add(p);
+        void p.finally(() => streams.delete(p));
+      }
+      stream = await link.acceptStream().catch(() => null);
+    }
+  } catch (err) {
+    opts.onError?.(err as Error);
+  } finally {
+    await Promise.allSettled([...streams]);
+    await link.close().catch(() => undefined);
+  }
+}
+
 /** Head start the direct path gets before relays are tried. */
 export const DIRECT_HEAD_START_MS = 250;
 
