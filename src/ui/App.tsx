@@ -106,6 +106,16 @@ export function App({ controller, onQuit, pollMs = DEFAULT_POLL_MS, complete, ex
   const offerHidden = state.dialog !== null && unanswered.length > 0;
   const message = messageSegs(state, snapshot, now, offerHidden, layout.footer >= 2);
   const { width, height } = layout;
+  const peersPanel = layout.peers && (
+    <PeersPanel
+      peers={snapshot.peers}
+      selected={pSel}
+      focused={focus === 'peers'}
+      width={layout.peers.width}
+      height={layout.peers.height}
+      now={now}
+    />
+  );
 
   return (
     <Box flexDirection="column" width={width} height={height}>
@@ -121,14 +131,7 @@ export function App({ controller, onQuit, pollMs = DEFAULT_POLL_MS, complete, ex
       {layout.peers && layout.detail && layout.sessions ? (
         <Box flexDirection="row" height={layout.detail.height}>
           <Box flexDirection="column" width={layout.peers.width}>
-            <PeersPanel
-              peers={snapshot.peers}
-              selected={pSel}
-              focused={focus === 'peers'}
-              width={layout.peers.width}
-              height={layout.peers.height}
-              now={now}
-            />
+            {peersPanel}
             <SessionsPanel
               jobs={sessions}
               selected={sSel}
@@ -145,16 +148,7 @@ export function App({ controller, onQuit, pollMs = DEFAULT_POLL_MS, complete, ex
           />
         </Box>
       ) : (
-        layout.peers && (
-          <PeersPanel
-            peers={snapshot.peers}
-            selected={pSel}
-            focused={focus === 'peers'}
-            width={layout.peers.width}
-            height={layout.peers.height}
-            now={now}
-          />
-        )
+        peersPanel
       )}
       <Lines
         lines={
