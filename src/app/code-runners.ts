@@ -10,6 +10,7 @@
 
 import { awaitPeer, type Connected, type DirectListener, dialPeer } from '../cli/paths.js';
 import type { RelayEndpoint } from '../cli/relay-client.js';
+import { onProven } from '../cli/send.js';
 import { resumeOf } from '../cli/sessions.js';
 import { nameplateHash } from '../discovery/advert.js';
 import type { LanDiscovery } from '../discovery/lan.js';
@@ -54,7 +55,7 @@ export interface CodeRunContext {
   readonly checkpoints: SessionStore;
   /** A line for the job's history. */
   readonly note: (job: Job, text: string) => void;
-  /** The attempt's transfer, once started. */
+  /** The attempt's transfer, once started; records the peer's key in the session once it starts. */
   readonly attach: (job: Job, t: Transfer, info: LinkInfo) => void;
   /** Ask the user about an offer (true: accept). */
   readonly decide: (job: Job, offer: OfferInfo, signal: AbortSignal) => Promise<boolean>;
@@ -99,31 +100,25 @@ const noCode: RunOutcome = {
 };
 
 /**
- * Record what a later run needs (the handshake's resume secret, the peer's
- * key), once the transfer started on both sides.
+ * Record what a later run needs, once the transfer started on both sides:
+ * the handshake's resume secret and the transfer id (the peer's key is
+ * recorded for every job by `attach`). Pins the peer once it completes.
  */
 function recordResume(ctx: CodeRunContext, job: Job, t: Transfer): void {
-  let peerKey: Uint8Array | null = null;
   t.on((e) => {
-    if (e.type === 'handshake') peerKey = e.peer.publicKey;
-    if (e.type === 'started' && peerKey) {
+    if (e.type === 'started') {
       const secret = t.resumeSecret;
       try {
         ctx.registry.update(job.id, {
           ...(secret ? { resumeSecret: Buffer.from(secret).toString('hex') } : {}),
-          peer: {
-            ...ctx.registry.get(job.id)?.peer,
-            fingerprint: t.snapshot().peer?.fingerprint,
-            publicKey: Buffer.from(peerKey).toString('hex'),
-          },
           transferId: e.transferId,
         });
       } catch {
         // Bookkeeping only; the transfer goes on.
       }
     }
-    if (e.type === 'completed' && peerKey) ctx.proven(peerKey, e.summary.peerName);
   });
+  onProven(t, (p) => ctx.proven(p.publicKey, p.name));
 }
 
 /** A code run's connection: the link, and for a send on the LAN its own listener. */

@@ -16,6 +16,7 @@ import { resolveRelays, transferIdFor } from '../cli/common.js';
 import { dialDevice, lanSettings, listenHost, rememberPeer, touchKnown } from '../cli/lan.js';
 import { displayName } from '../cli/output.js';
 import { DirectListener } from '../cli/paths.js';
+import { onProven } from '../cli/send.js';
 import { sessionForCode } from '../cli/sessions.js';
 import { formatSettingValue, parseSettingValue, settingKey, VALUE_FORMS } from '../cli/settings.js';
 import { LanDiscovery } from '../discovery/lan.js';
@@ -173,11 +174,7 @@ export class FerryApp implements FerryController {
       onTransfer: (job, t, info) => {
         this.#attach(job.id, t, info);
         // The receiver proved its key and both users compared the words: pin it.
-        t.on((e) => {
-          const peer = t.snapshot().peer;
-          if (e.type === 'completed' && peer)
-            this.#proven(peer.publicKey, e.summary.peerName, 'sas');
-        });
+        onProven(t, (p) => this.#proven(p.publicKey, p.name, 'sas'));
       },
     });
     this.#queue = new Scheduler({

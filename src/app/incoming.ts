@@ -18,6 +18,7 @@
 import { knownNameClash } from '../cli/lan.js';
 import { displayName } from '../cli/output.js';
 import { MAX_INCOMING_LINKS, serveLink } from '../cli/paths.js';
+import { onProven } from '../cli/send.js';
 import type { Identity } from '../engine/crypto/identity.js';
 import { shortFingerprint } from '../engine/crypto/identity.js';
 import type { Throttle } from '../engine/queue/bandwidth.js';
@@ -206,11 +207,8 @@ export class IncomingTransfers {
     });
     t.on((e) => {
       if (e.type === 'failed' || e.type === 'cancelled') gone.abort();
-      if (e.type === 'completed') {
-        const peer = t.snapshot().peer;
-        if (peer) ctx.proven(peer.publicKey, e.summary.peerName, firstContact);
-      }
     });
+    onProven(t, (p) => ctx.proven(p.publicKey, p.name, firstContact));
     try {
       await t.done;
     } catch {
