@@ -506,6 +506,7 @@ export class FerryApp implements FerryController {
     if (this.#cached && key === this.#cachedKey) return this.#cached;
     const settings = this.#config.settings;
     const jobs = this.#queue.list().map((j) => this.#track(j.id).view(j));
+    const relays = this.#relays();
     this.#cached = {
       version: (this.#cached?.version ?? 0) + 1,
       device: {
@@ -514,8 +515,8 @@ export class FerryApp implements FerryController {
         shortId: shortFingerprint(this.#identity.publicKey),
       },
       network: {
-        relays: this.#relays().map((r) => `${r.host}:${r.port}`),
-        relayStatus: this.#relays().length === 0 ? 'none' : this.#relayStatus,
+        relays: relays.map((r) => `${r.host}:${r.port}`),
+        relayStatus: relays.length === 0 ? 'none' : this.#relayStatus,
         discovery: this.#network.discovery,
         ...(this.#network.iface ? { discoveryInterface: this.#network.iface } : {}),
         ...(this.#network.note ? { discoveryNote: this.#network.note } : {}),
