@@ -27,6 +27,7 @@ import { fingerprint, shortFingerprint } from '../engine/crypto/identity.js';
 import { sessionCodeHash } from '../engine/crypto/resume.js';
 import { combine, systemClock, type Throttle, TokenBucket } from '../engine/queue/bandwidth.js';
 import {
+  isFinal,
   type Job,
   type JobRun,
   type JobSpec,
@@ -417,7 +418,7 @@ export class FerryApp implements FerryController {
   togglePause(id: string): void {
     const job = this.#job(id);
     if (job.state === 'paused') this.#queue.resume(id);
-    else if (job.state === 'done' || job.state === 'cancelled' || job.state === 'failed') {
+    else if (isFinal(job.state)) {
       throw new Error(`this transfer is ${job.state}; R retries it`);
     } else this.#queue.pause(id);
   }
@@ -447,7 +448,7 @@ export class FerryApp implements FerryController {
   discard(id: string): void {
     const job = this.#job(id);
     const transferId = this.#registry.get(id)?.transferId ?? id;
-    if (!['done', 'failed', 'cancelled'].includes(job.state)) this.#queue.cancel(id);
+    if (!isFinal(job.state)) this.#queue.cancel(id);
     this.#queue.remove(id);
     // A receive's partial files go with it (verified ones stay).
     if (job.direction === 'receive' && job.state !== 'done') {
@@ -781,7 +782,7 @@ export class FerryApp implements FerryController {
   #replaceFinished(id: string): void {
     const old = this.#queue.get(id);
     if (!old) return;
-    if (old.state === 'done' || old.state === 'failed' || old.state === 'cancelled') {
+    if (isFinal(old.state)) {
       this.#queue.remove(id);
       return;
     }
@@ -813,7 +814,7 @@ export class FerryApp implements FerryController {
     });
     const unfinished = [...restored].filter((id) => {
       const s = this.#queue.get(id)?.state;
-      return s !== 'done' && s !== 'failed' && s !== 'cancelled';
+      return s !== undefined && !isFinal(s);
     }).length;
     if (unfinished > 0) {
       this.#notice(

@@ -22,7 +22,14 @@ import { onProven } from '../cli/send.js';
 import type { Identity } from '../engine/crypto/identity.js';
 import { shortFingerprint } from '../engine/crypto/identity.js';
 import type { Throttle } from '../engine/queue/bandwidth.js';
-import type { Job, JobRun, RunOutcome, RunPhase, Scheduler } from '../engine/queue/scheduler.js';
+import {
+  isFinal,
+  type Job,
+  type JobRun,
+  type RunOutcome,
+  type RunPhase,
+  type Scheduler,
+} from '../engine/queue/scheduler.js';
 import {
   type Decision,
   type OfferInfo,
@@ -45,8 +52,6 @@ export interface IncomingJob {
 export function incomingPeer(fingerprint: string): string {
   return `incoming:${fingerprint}`;
 }
-
-const FINISHED: ReadonlySet<string> = new Set(['done', 'failed', 'cancelled']);
 
 /** What incoming transfers need from the app. */
 export interface IncomingContext {
@@ -198,7 +203,7 @@ export class IncomingTransfers {
           const job = ctx.queue.get(offer.transferId);
           // A finished job of the same id (the same files sent again) makes
           // way for a new one; an unfinished one takes its transfer back.
-          if (!job || FINISHED.has(job.state)) ctx.enqueue(offer, targetDir);
+          if (!job || isFinal(job.state)) ctx.enqueue(offer, targetDir);
           else ctx.queue.peerAvailable(job.peer ?? '');
           gone.signal.addEventListener('abort', () => granted(), { once: true });
         });
@@ -223,7 +228,7 @@ export class IncomingTransfers {
     const ctx = this.#ctx;
     const known = ctx.config.knownPeer(offer.peer.fingerprint);
     const job = ctx.queue.get(offer.transferId);
-    if (job && job.direction === 'receive' && !FINISHED.has(job.state)) {
+    if (job && job.direction === 'receive' && !isFinal(job.state)) {
       if (job.peer !== incomingPeer(offer.peer.fingerprint)) {
         return { accept: false, reason: 'this transfer belongs to another device' };
       }

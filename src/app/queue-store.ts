@@ -4,7 +4,7 @@
  * progress), and at start the unfinished sessions come back into the queue
  * according to the `autoResume` setting.
  */
-import type { Job, JobSpec, Scheduler } from '../engine/queue/scheduler.js';
+import { isFinal, type Job, type JobSpec, type Scheduler } from '../engine/queue/scheduler.js';
 import type { AutoResume } from '../store/config.js';
 import type { NewSessionRecord, SessionRecord, SessionRegistry } from '../store/session-store.js';
 
@@ -64,7 +64,7 @@ export function restoreQueue(
     if (queue.get(r.id)) continue;
     const spec = toSpec(r);
     if (!spec) continue;
-    const finished = r.state === 'done' || r.state === 'failed' || r.state === 'cancelled';
+    const finished = isFinal(r.state);
     const state = finished || r.state === 'paused' || policy === 'always' ? r.state : 'paused';
     queue.add(
       { ...spec, priority: r.priority },

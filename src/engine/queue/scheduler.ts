@@ -54,6 +54,11 @@ const RUNNING: ReadonlySet<JobState> = new Set([
 ]);
 const FINAL: ReadonlySet<JobState> = new Set(['done', 'failed', 'cancelled']);
 
+/** A job in this state has ended (done, failed or cancelled) and will not run again by itself. */
+export function isFinal(state: JobState): boolean {
+  return FINAL.has(state);
+}
+
 /** Why a run ended without success. */
 export interface JobError {
   readonly code: string;
