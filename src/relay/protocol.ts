@@ -25,7 +25,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { encode } from 'cborg';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { ConnectionError, ErrorCode, FerryError, ProtocolError } from '../engine/errors.js';
 import { parseUntrusted } from '../engine/protocol/cbor.js';
 
@@ -126,7 +126,7 @@ export function encodeJoin(join: JoinRequest): Uint8Array {
 
 /** Validate a join body (the CBOR after magic and length); throws ProtocolError. */
 export function decodeJoinBody(body: Uint8Array): JoinRequest {
-  const version = parseUntrusted(body, z.object({ version: z.number() }));
+  const version = parseUntrusted(body, z.object({ version: z.number().finite() }));
   if (version.ok && version.value.version !== JOIN_VERSION) {
     throw new ProtocolError(
       `join version ${version.value.version} is not supported (want ${JOIN_VERSION})`,

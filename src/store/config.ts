@@ -12,7 +12,7 @@
 import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { fingerprint, shortFingerprint } from '../engine/crypto/identity.js';
 import {
   JsonDocument,
@@ -138,7 +138,7 @@ const storedName = z
   .string()
   .transform(cleanDeviceName)
   .refine((name) => name !== '', 'must not be empty');
-const isoTime = z.iso.datetime({ offset: true });
+const isoTime = z.string().datetime({ offset: true });
 const pinSource = z.enum(['code', 'sas', 'manual']);
 
 const peerSchema = z.object({
@@ -207,7 +207,7 @@ const RULES = {
 
 /** A zod schema that accepts what `rule` accepts, with the rule's message. */
 function ruled<K extends keyof typeof RULES>(key: K) {
-  return z.custom<Settings[K]>(RULES[key].test, { error: RULES[key].message });
+  return z.custom<Settings[K]>(RULES[key].test, { message: RULES[key].message });
 }
 
 const settingsShape = {

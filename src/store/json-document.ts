@@ -16,7 +16,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import Conf from 'conf';
-import type { z } from 'zod';
+import type { z } from 'zod/v3';
 import { FerryError } from '../engine/errors.js';
 
 /** One step of the migration table: a document at version N (its key) to version N + 1. */
@@ -36,7 +36,7 @@ export interface JsonDocumentSpec<T extends { readonly version: number }> {
   /** Steps from each older version (the key) to the next. */
   readonly migrations: Readonly<Record<number, Migration>>;
   /** Checks the whole (migrated) document and fills in defaults. */
-  readonly schema: z.ZodType<T>;
+  readonly schema: z.ZodType<T, z.ZodTypeDef, unknown>;
   /** A fresh document for a missing or moved-aside file. */
   readonly defaults: () => T;
   /** In warnings: what ferry goes on with when the file is bad on open ('the default settings'). */

@@ -20,7 +20,7 @@
  */
 
 import { isAbsolute } from 'node:path';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { JOB_STATES, type JobState } from '../engine/queue/scheduler.js';
 import {
   describeIssue,
@@ -116,8 +116,8 @@ const MIGRATIONS: Readonly<Record<number, Migration>> = {};
 
 const hex32Bytes = z.string().regex(HEX_32_BYTES);
 const absolutePath = z.string().refine(isAbsolute, 'must be an absolute path');
-const byteCount = z.int().nonnegative();
-const isoTime = z.iso.datetime({ offset: true });
+const byteCount = z.number().int().nonnegative().safe();
+const isoTime = z.string().datetime({ offset: true });
 
 const recordSchema = z.object({
   id: z.string().regex(TRANSFER_ID),
@@ -132,10 +132,12 @@ const recordSchema = z.object({
   }),
   paths: z.array(absolutePath),
   targetDir: absolutePath.optional(),
-  files: z.array(z.object({ path: z.string(), size: byteCount, mtime: z.number().optional() })),
+  files: z.array(
+    z.object({ path: z.string(), size: byteCount, mtime: z.number().finite().optional() }),
+  ),
   totalBytes: byteCount,
   bytesDone: byteCount,
-  attempts: z.int().nonnegative(),
+  attempts: z.number().int().nonnegative().safe(),
   error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).optional(),
   resumeSecret: hex32Bytes.optional(),
   codeHash: hex32Bytes.optional(),

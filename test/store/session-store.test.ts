@@ -287,9 +287,9 @@ describe('SessionRegistry with a bad file', () => {
     const { registry: again, warnings } = open(d);
     expect(again.list()).toStrictEqual([good]);
     expect(warnings).toEqual([
-      `${registry.path}: dropped session "${bad.id}" (state: Invalid option: expected one of ` +
-        `"queued"|"waiting-for-peer"|"connecting"|"awaiting-accept"|"transferring"|"paused"|` +
-        `"verifying"|"retrying"|"done"|"failed"|"cancelled")`,
+      `${registry.path}: dropped session "${bad.id}" (state: Invalid enum value. Expected ` +
+        `'queued' | 'waiting-for-peer' | 'connecting' | 'awaiting-accept' | 'transferring' | ` +
+        `'paused' | 'verifying' | 'retrying' | 'done' | 'failed' | 'cancelled', received 'exploded')`,
       `${registry.path}: dropped session "${other.id}" (id: does not match its key)`,
     ]);
   });

@@ -83,7 +83,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { decode, encode } from 'cborg';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { ConnectionError, ErrorCode, FerryError, HandshakeError } from '../errors.js';
 import { parseUntrusted } from '../protocol/cbor.js';
 import type { FrameReader, FrameWriter } from '../protocol/frame.js';
@@ -604,7 +604,11 @@ function sessionKeys(
   };
 }
 
-function parseCbor<T>(body: Uint8Array, schema: z.ZodType<T>, what: string): T {
+function parseCbor<T>(
+  body: Uint8Array,
+  schema: z.ZodType<T, z.ZodTypeDef, unknown>,
+  what: string,
+): T {
   const r = parseUntrusted(body, schema);
   if (!r.ok)
     throw new HandshakeError('HANDSHAKE', `${what} is malformed (${r.message})`, {

@@ -10,13 +10,16 @@
  * keys and tags; any exception during validation becomes a plain failure.
  */
 import { decode } from 'cborg';
-import type { z } from 'zod';
+import type { z } from 'zod/v3';
 
 /** Outcome of `parseUntrusted`. */
 export type Untrusted<T> = { ok: true; value: T } | { ok: false; message: string; cause?: unknown };
 
 /** Decode `body` and validate it with `schema`; never throws. */
-export function parseUntrusted<T>(body: Uint8Array, schema: z.ZodType<T>): Untrusted<T> {
+export function parseUntrusted<T>(
+  body: Uint8Array,
+  schema: z.ZodType<T, z.ZodTypeDef, unknown>,
+): Untrusted<T> {
   let raw: unknown;
   try {
     raw = decode(body, { rejectDuplicateMapKeys: true, useMaps: false, tags: [] });

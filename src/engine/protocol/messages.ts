@@ -8,7 +8,7 @@
  * `header (13 bytes) | AES-GCM(leaf (32) | payload)`.
  */
 import { encode } from 'cborg';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { ProtocolError } from '../errors.js';
 import { parseUntrusted } from './cbor.js';
 
@@ -29,7 +29,7 @@ const bytes = (len?: number) =>
       ArrayBuffer.isView(v) && v instanceof Uint8Array && (len === undefined || v.length === len),
     len === undefined ? 'expected a byte string' : `expected ${len} bytes`,
   );
-const uint = z.int().nonnegative();
+const uint = z.number().int().nonnegative().safe();
 const reason = z.string().max(1024);
 const code = z.string().max(64);
 
