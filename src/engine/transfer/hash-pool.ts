@@ -11,7 +11,11 @@
  * per MiB, a tenth of hashing it). Chunks under 16 KiB are hashed inline:
  * a round trip costs more than hashing them.
  *
- * Workers are unref'd while idle, so an idle pool never keeps a process alive.
+ * A pool of several workers starts one and adds the next (up to its size)
+ * only when every worker already has a queue (GROW_AT jobs waiting).
+ * Workers are unref'd while idle, so an idle pool never keeps a process
+ * alive, and a worker idle for IDLE_EXIT_MS exits, giving its isolate's
+ * memory (~10 MB) back to a long-running app such as the TUI.
  */
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
@@ -20,11 +24,19 @@ import { FerryError } from '../errors.js';
 import { ChunkHasher } from './merkle.js';
 
 const INLINE_BELOW = 16 * 1024;
-/** Workers in the shared pool: env FERRY_HASH_WORKERS, else 1 (see docs/adr/0003-hash-workers.md). */
+/**
+ * Most workers in the shared pool: env FERRY_HASH_WORKERS, else 1, never
+ * more than the cores. A second worker costs ~10 MB of RSS and, on the
+ * 2-core machine we measure on, bought no throughput (docs/adr/0003-hash-workers.md).
+ */
 const DEFAULT_WORKERS = Math.min(
   availableParallelism(),
   Number(process.env['FERRY_HASH_WORKERS'] ?? 1),
 );
+/** Jobs waiting on every worker before another one is started. */
+const GROW_AT = 2;
+/** A worker with nothing to do for this long exits (a later job starts a new one). */
+const IDLE_EXIT_MS = 30_000;
 
 function workerSource(): string {
   // hash-wasm is loaded by absolute path, so the worker works the same from
@@ -56,36 +68,44 @@ interface Pending {
 interface PoolWorker {
   worker: Worker;
   pending: Map<number, Pending>;
+  idle: NodeJS.Timeout | null;
 }
 
 /** A small pool of BLAKE3 leaf-hashing workers. */
 export class LeafHashPool {
   static #shared: LeafHashPool | null = null;
   readonly #size: number;
+  readonly #idleExitMs: number;
   readonly #workers: PoolWorker[] = [];
   #next = 0;
   #ids = 0;
   #inline: ChunkHasher | null = null;
   #inlineReady: Promise<ChunkHasher> | null = null;
 
-  /** The process-wide pool (min(2, cores) workers), created on first use. */
+  /** The process-wide pool (one worker unless FERRY_HASH_WORKERS says more), created on first use. */
   static shared(): LeafHashPool {
     LeafHashPool.#shared ??= new LeafHashPool(DEFAULT_WORKERS);
     return LeafHashPool.#shared;
   }
 
   /**
-   * `size` workers; 0 hashes everything inline on the calling thread (the
+   * Up to `size` workers; 0 hashes everything inline on the calling thread (the
    * benchmark runs both ways side by side).
    */
-  constructor(size: number) {
+  constructor(size: number, opts: { readonly idleExitMs?: number } = {}) {
     if (!(Number.isInteger(size) && size >= 0)) throw new RangeError('size: a whole number ≥ 0');
     this.#size = size;
+    this.#idleExitMs = opts.idleExitMs ?? IDLE_EXIT_MS;
   }
 
-  /** Number of workers (0: inline). */
+  /** Most workers this pool may run (0: inline). */
   get size(): number {
     return this.#size;
+  }
+
+  /** Workers running now (they start on demand and exit when idle). */
+  get running(): number {
+    return this.#workers.length;
   }
 
   /** Replace the process-wide pool (e.g. `new LeafHashPool(0)` to hash inline). */
@@ -125,32 +145,42 @@ export class LeafHashPool {
       const done = (r: { leaf: Uint8Array; data: Uint8Array }) =>
         resolve(handOver ? r : { leaf: r.leaf, data });
       pw.pending.set(id, { resolve: done, reject, off, len: data.length });
+      if (pw.idle) clearTimeout(pw.idle);
+      pw.idle = null;
       if (pw.pending.size === 1) pw.worker.ref();
       pw.worker.postMessage({ id, buf, off, len: data.length }, [buf]);
     });
   }
 
   #pick(): PoolWorker {
-    while (this.#workers.length < this.#size) this.#workers.push(this.#spawn());
+    if (this.#workers.length === 0) this.#workers.push(this.#spawn());
     // Least busy first, round-robin among equals.
     let best = this.#workers[this.#next++ % this.#workers.length]!;
     for (const w of this.#workers) if (w.pending.size < best.pending.size) best = w;
+    if (best.pending.size >= GROW_AT && this.#workers.length < this.#size) {
+      best = this.#spawn();
+      this.#workers.push(best);
+    }
     return best;
   }
 
   #spawn(): PoolWorker {
     const worker = new Worker(workerSource(), { eval: true });
-    const pw: PoolWorker = { worker, pending: new Map() };
+    const pw: PoolWorker = { worker, pending: new Map(), idle: null };
     worker.unref();
     worker.on('message', (m: { id?: number; leaf?: Uint8Array; buf?: ArrayBuffer }) => {
       if (m.id === undefined) return;
       const p = pw.pending.get(m.id);
       if (!p || !m.leaf || !m.buf) return;
       pw.pending.delete(m.id);
-      if (pw.pending.size === 0) worker.unref();
+      if (pw.pending.size === 0) {
+        worker.unref();
+        pw.idle = setTimeout(() => this.#retire(pw), this.#idleExitMs).unref();
+      }
       p.resolve({ leaf: m.leaf, data: Buffer.from(m.buf, p.off, p.len) });
     });
     const die = (err: Error) => {
+      if (pw.idle) clearTimeout(pw.idle);
       const i = this.#workers.indexOf(pw);
       if (i >= 0) this.#workers.splice(i, 1);
       for (const p of pw.pending.values()) {
@@ -161,6 +191,14 @@ export class LeafHashPool {
     worker.on('error', die);
     worker.on('exit', (code) => die(new Error(`exited with code ${code}`)));
     return pw;
+  }
+
+  /** Stop an idle worker; the next job that needs one starts a fresh worker. */
+  #retire(pw: PoolWorker): void {
+    if (pw.pending.size > 0) return;
+    const i = this.#workers.indexOf(pw);
+    if (i >= 0) this.#workers.splice(i, 1);
+    void pw.worker.terminate();
   }
 
   /** Stop the workers (pending leaves reject). */

@@ -41,6 +41,38 @@ describe('LeafHashPool', () => {
     });
   });
 
+  it('starts one worker for one job at a time and a second only under a backlog', async () => {
+    const pool = new LeafHashPool(2);
+    try {
+      const chunk = randomBytes(64 * 1024);
+      for (let i = 0; i < 5; i++) await pool.leaf(chunk);
+      expect(pool.running).toBe(1);
+      await Promise.all(Array.from({ length: 12 }, () => pool.leaf(chunk)));
+      expect(pool.running).toBe(2);
+      await Promise.all(Array.from({ length: 30 }, () => pool.leaf(chunk)));
+      expect(pool.running).toBe(2); // never more than its size
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('lets an idle worker exit and starts a fresh one for the next job', async () => {
+    const h = await ChunkHasher.create();
+    const pool = new LeafHashPool(1, { idleExitMs: 20 });
+    try {
+      const chunk = randomBytes(64 * 1024);
+      await pool.leaf(chunk);
+      expect(pool.running).toBe(1);
+      for (let t = 0; t < 100 && pool.running > 0; t++) await new Promise((r) => setTimeout(r, 10));
+      expect(pool.running).toBe(0);
+      const { leaf } = await pool.leaf(chunk);
+      expect(Buffer.from(leaf).equals(Buffer.from(h.leaf(chunk)))).toBe(true);
+      expect(pool.running).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('rejects a bad size', () => {
     expect(() => new LeafHashPool(-1)).toThrow(RangeError);
     expect(() => new LeafHashPool(1.5)).toThrow(RangeError);
