@@ -65,7 +65,13 @@ const HEADER_CONTROL = 0x43; // 'C'
 const HEADER_DATA = 0x44; // 'D'
 const MSG_CLOSE = 0x01;
 const MSG_ACK = 0x02;
-const READ_MAX = 64 * 1024;
+/**
+ * Largest piece one native read returns. 256 KiB (the raw-quinn baseline's
+ * size) instead of 64 KiB: a quarter of the reads, promises and wrappers per
+ * MiB; measured over 7 paired 256 MiB runs, the receiver used ~10 % less CPU
+ * and finished ~7 % sooner.
+ */
+const READ_MAX = 256 * 1024;
 /** Chunks a stream reads ahead of its consumer (backpressure stays with QUIC flow control). */
 const READ_AHEAD = 1;
 /** Pending `inboundConnection()` calls per listener. */
