@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { App, DEFAULT_POLL_MS } from '../../src/ui/App.js';
 import { SPINNER_FRAMES } from '../../src/ui/format.js';
+import { ANIMATE_EVERY } from '../../src/ui/use-snapshot.js';
 import { FakeController, file, job, offer, peer } from './fake-controller.js';
 import { KEY, renderTui } from './render-tui.js';
 
@@ -404,7 +405,7 @@ describe('App: spinners', () => {
     return [...row].filter((c) => SPINNER_FRAMES.includes(c));
   };
 
-  it('turns the spinner of every waiting row one frame per poll, with no timer of its own', async () => {
+  it('turns the spinner of every waiting row one frame per ANIMATE_EVERY polls, with no timer of its own', async () => {
     const c = new FakeController({
       jobs: [
         job({ id: 'q', label: 'queued.bin', state: 'queued' }),
@@ -419,6 +420,8 @@ describe('App: spinners', () => {
       expect(spinnerOf(t.lastFrame(), 'wait.bin')).toEqual(q);
       seen.push(q[0] ?? '');
       const frames = t.stdout.frames.length;
+      // Nothing but the spinners would change: only every third poll draws.
+      for (let p = 1; p < ANIMATE_EVERY; p++) await t.advance(DEFAULT_POLL_MS);
       await t.advance(DEFAULT_POLL_MS - 1);
       expect(t.stdout.frames.length).toBe(frames);
       await t.advance(1);
@@ -438,9 +441,31 @@ describe('App: spinners', () => {
     c.set({ jobs: [job({ id: 'a', label: 'a.bin', state: 'queued' })] });
     await t.advance(DEFAULT_POLL_MS);
     expect(spinnerOf(t.lastFrame(), 'a.bin')).toHaveLength(1);
-    // One frame per poll (advanced poll by poll: act() would batch several into one commit).
-    for (let i = 0; i < 3; i++) await t.advance(DEFAULT_POLL_MS);
+    // Then one frame per ANIMATE_EVERY polls (advanced poll by poll: act()
+    // would batch several into one commit).
+    for (let i = 0; i < 3 * ANIMATE_EVERY; i++) await t.advance(DEFAULT_POLL_MS);
     expect(t.stdout.frames.length).toBe(frames + 4);
+    await t.unmount();
+  });
+
+  it('draws every poll while the snapshot moves, spinners included', async () => {
+    const c = new FakeController({
+      jobs: [job({ id: 'w', label: 'wait.bin', state: 'waiting-for-peer' })],
+    });
+    const t = setup(c);
+    const before = spinnerOf(t.lastFrame(), 'wait.bin');
+    const frames = t.stdout.frames.length;
+    for (let i = 0; i < 3; i++) {
+      c.set({
+        jobs: [
+          job({ id: 'w', label: 'wait.bin', state: 'waiting-for-peer' }),
+          job({ id: `n${i}`, label: `new-${i}.bin` }),
+        ],
+      });
+      await t.advance(DEFAULT_POLL_MS);
+    }
+    expect(t.stdout.frames.length).toBe(frames + 3);
+    expect(spinnerOf(t.lastFrame(), 'wait.bin')).not.toEqual(before);
     await t.unmount();
   });
 });
