@@ -6,15 +6,8 @@
  * 130 interrupted.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { appCommand } from './cli/app.js';
-import { UsageError } from './cli/common.js';
+import { DEFAULT_RELAY_LISTEN, settingsHelp, UsageError } from './cli/help.js';
 import { ExitCode, errorJson, Reporter } from './cli/output.js';
-import { forgetCommand, idCommand, peersCommand, trustCommand } from './cli/peers.js';
-import { receiveCommand } from './cli/receive.js';
-import { DEFAULT_RELAY_LISTEN, relayCommand } from './cli/relay.js';
-import { sendCommand } from './cli/send.js';
-import { cancelCommand, resumeCommand, sessionsCommand } from './cli/sessions.js';
-import { settingsCommand, settingsHelp } from './cli/settings.js';
 import { FerryError } from './engine/errors.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -86,8 +79,10 @@ Examples:
     .option('--limit <rate>', 'bandwidth limit, e.g. 500k, 2.5M, 10MiB/s (default: none)')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (paths: string[], o, cmd: Command) => {
-      await run(cmd, (out, signal) =>
-        sendCommand(paths, { ...cmd.optsWithGlobals(), ...o }, out, signal),
+      await run(
+        cmd,
+        () => import('./cli/send.js'),
+        (m, out, signal) => m.sendCommand(paths, { ...cmd.optsWithGlobals(), ...o }, out, signal),
       );
     });
 
@@ -113,8 +108,10 @@ Examples:
     .option('--limit <rate>', 'bandwidth limit, e.g. 500k, 2.5M, 10MiB/s (default: none)')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (code: string | undefined, o, cmd: Command) => {
-      await run(cmd, (out, signal) =>
-        receiveCommand(code, { ...cmd.optsWithGlobals(), ...o }, out, signal),
+      await run(
+        cmd,
+        () => import('./cli/receive.js'),
+        (m, out, signal) => m.receiveCommand(code, { ...cmd.optsWithGlobals(), ...o }, out, signal),
       );
     });
 
@@ -126,8 +123,10 @@ Examples:
     .option('--wait <seconds>', 'how long to listen before printing (default 2)')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (o, cmd: Command) => {
-      await run(cmd, (out, signal) =>
-        peersCommand({ ...cmd.optsWithGlobals(), ...o }, out, signal),
+      await run(
+        cmd,
+        () => import('./cli/peers.js'),
+        (m, out, signal) => m.peersCommand({ ...cmd.optsWithGlobals(), ...o }, out, signal),
       );
     });
   peers
@@ -142,8 +141,10 @@ Examples:
     .option('--wait <seconds>', 'how long to look for a new device (default 5)')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (who: string, o, cmd: Command) => {
-      await run(cmd, (out, signal) =>
-        trustCommand(who, { ...cmd.optsWithGlobals(), ...o }, out, signal),
+      await run(
+        cmd,
+        () => import('./cli/peers.js'),
+        (m, out, signal) => m.trustCommand(who, { ...cmd.optsWithGlobals(), ...o }, out, signal),
       );
     });
   peers
@@ -152,7 +153,11 @@ Examples:
     .argument('<peer>', 'nickname or fingerprint prefix')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (who: string, o, cmd: Command) => {
-      await run(cmd, async (out) => forgetCommand(who, { ...cmd.optsWithGlobals(), ...o }, out));
+      await run(
+        cmd,
+        () => import('./cli/peers.js'),
+        async (m, out) => m.forgetCommand(who, { ...cmd.optsWithGlobals(), ...o }, out),
+      );
     });
 
   p.command('sessions')
@@ -160,7 +165,11 @@ Examples:
     .option('--clear', 'forget the finished (done or cancelled) ones first')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (o, cmd: Command) => {
-      await run(cmd, async (out) => sessionsCommand({ ...cmd.optsWithGlobals(), ...o }, out));
+      await run(
+        cmd,
+        () => import('./cli/sessions.js'),
+        async (m, out) => m.sessionsCommand({ ...cmd.optsWithGlobals(), ...o }, out),
+      );
     });
 
   p.command('resume')
@@ -176,8 +185,10 @@ Examples:
     .option('--limit <rate>', 'bandwidth limit, e.g. 500k, 2.5M, 10MiB/s (default: none)')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (id: string, o, cmd: Command) => {
-      await run(cmd, (out, signal) =>
-        resumeCommand(id, { ...cmd.optsWithGlobals(), ...o }, out, signal),
+      await run(
+        cmd,
+        () => import('./cli/sessions.js'),
+        (m, out, signal) => m.resumeCommand(id, { ...cmd.optsWithGlobals(), ...o }, out, signal),
       );
     });
 
@@ -186,7 +197,11 @@ Examples:
     .argument('<id>', "session id or prefix (see 'ferry sessions')")
     .option('--json', 'one JSON object per line on stdout')
     .action(async (id: string, o, cmd: Command) => {
-      await run(cmd, (out) => cancelCommand(id, { ...cmd.optsWithGlobals(), ...o }, out));
+      await run(
+        cmd,
+        () => import('./cli/sessions.js'),
+        (m, out) => m.cancelCommand(id, { ...cmd.optsWithGlobals(), ...o }, out),
+      );
     });
 
   p.command('id')
@@ -194,7 +209,11 @@ Examples:
     .option('--name <name>', 'change the device name others see')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (o, cmd: Command) => {
-      await run(cmd, async (out) => idCommand({ ...cmd.optsWithGlobals(), ...o }, out));
+      await run(
+        cmd,
+        () => import('./cli/peers.js'),
+        async (m, out) => m.idCommand({ ...cmd.optsWithGlobals(), ...o }, out),
+      );
     });
 
   p.command('settings')
@@ -204,8 +223,10 @@ Examples:
     .option('--json', 'one JSON object per line on stdout')
     .addHelpText('after', settingsHelp())
     .action(async (key: string | undefined, value: string | undefined, o, cmd: Command) => {
-      await run(cmd, async (out) =>
-        settingsCommand(key, value, { ...cmd.optsWithGlobals(), ...o }, out),
+      await run(
+        cmd,
+        () => import('./cli/settings.js'),
+        async (m, out) => m.settingsCommand(key, value, { ...cmd.optsWithGlobals(), ...o }, out),
       );
     });
 
@@ -217,15 +238,34 @@ Examples:
     .option('--password <password>', 'require this password from clients')
     .option('--json', 'one JSON object per line on stdout')
     .action(async (o, cmd: Command) => {
-      await run(cmd, (out, signal) =>
-        relayCommand({ ...cmd.optsWithGlobals(), ...o }, out, signal),
+      await run(
+        cmd,
+        () => import('./cli/relay.js'),
+        (m, out, signal) => m.relayCommand({ ...cmd.optsWithGlobals(), ...o }, out, signal),
       );
     });
   return p;
 }
 
-async function run(cmd: Command, body: (out: Reporter, signal: AbortSignal) => Promise<number>) {
+/**
+ * Run one headless command: load its module (only now: `--help` and option
+ * errors load none of them), own Ctrl+C and SIGTERM, map errors to exit codes.
+ */
+async function run<M>(
+  cmd: Command,
+  load: () => Promise<M>,
+  body: (m: M, out: Reporter, signal: AbortSignal) => Promise<number>,
+) {
   const out = new Reporter(Boolean(cmd.opts()['json']));
+  // Loaded before the signal handlers go in: conf, imported with the command,
+  // installs its own at import (see below).
+  let mod: M;
+  try {
+    mod = await load();
+  } catch (err) {
+    process.exitCode = report(err, out, false);
+    return;
+  }
   const ac = new AbortController();
   let interrupts = 0;
   const onSignal = () => {
@@ -242,7 +282,7 @@ async function run(cmd: Command, body: (out: Reporter, signal: AbortSignal) => P
   process.on('SIGTERM', onSignal);
   let code: number;
   try {
-    code = await body(out, ac.signal);
+    code = await body(mod, out, ac.signal);
   } catch (err) {
     code = report(err, out, ac.signal.aborted);
   }
@@ -280,12 +320,14 @@ function report(err: unknown, out: Reporter, interrupted: boolean): number {
  * mode, and it handles SIGTERM/SIGHUP itself, restoring the screen.
  */
 async function runApp(cmd: Command): Promise<void> {
-  // conf's when-exit hooks would re-send SIGINT/SIGTERM (see run()).
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
   const out = new Reporter(false);
   let code: number;
   try {
+    const { appCommand } = await import('./cli/app.js');
+    // conf's when-exit hooks (installed when app.js loaded conf) would re-send
+    // SIGINT/SIGTERM (see run()).
+    process.removeAllListeners('SIGINT');
+    process.removeAllListeners('SIGTERM');
     code = await appCommand(cmd.opts());
   } catch (err) {
     code = report(err, out, false);

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FerryError } from '../engine/errors.js';
 import { combine, type Throttle, TokenBucket } from '../engine/queue/bandwidth.js';
+import { UsageError } from './help.js';
 import { parseRelayAddress, type RelayEndpoint } from './relay-client.js';
 
 /** Global options every command accepts. */
@@ -84,13 +85,7 @@ export function requirePath(relays: readonly unknown[], direct: unknown): void {
   }
 }
 
-/** Raised for bad command-line input (exit code 2). */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export { UsageError };
 
 /** Whether an error is worth waiting out (the peer may come back). */
 export function isTransient(err: unknown): boolean {

@@ -14,8 +14,7 @@ export interface RelayCommandOptions extends GlobalOptions {
   password?: string;
 }
 
-/** Default relay address: loopback only, so nothing is exposed by accident. */
-export const DEFAULT_RELAY_LISTEN = '127.0.0.1:9009';
+export { DEFAULT_RELAY_LISTEN } from './help.js';
 
 /** Run the relay until `signal` aborts; resolves with the exit code. */
 export async function relayCommand(

@@ -14,6 +14,8 @@ import { displayName, ExitCode, type Reporter } from './output.js';
 import { parseRelayAddress } from './relay-client.js';
 import { openConfig } from './setup.js';
 
+export { settingsHelp, VALUE_FORMS } from './help.js';
+
 /** A setting's value as the store holds it; undefined = unset / back to the default. */
 export type SettingValue = Settings[SettingKey] | undefined;
 
@@ -22,22 +24,6 @@ const UNSET_MEANS: Partial<Record<SettingKey, string>> = {
   deviceName: 'the host name',
   downloadDir: 'the current directory',
   mdnsInterface: 'all interfaces',
-};
-
-/** How each setting is typed on the command line, for `--help`. */
-export const VALUE_FORMS: Readonly<Record<SettingKey, string>> = {
-  deviceName: 'name announced to peers',
-  downloadDir: 'directory for received files',
-  relays: 'HOST:PORT[,…] (tcp:// or quic:// allowed)',
-  maxConcurrent: 'transfers at once, 1..32',
-  chunkSize: 'power of two, 64k..16M',
-  windowMemory: 'bytes in flight per transfer, 1M..1G',
-  rateLimit: 'all transfers, e.g. 10M or off',
-  perTransferRateLimit: 'each transfer, e.g. 500k or off',
-  mdns: 'on|off',
-  mdnsInterface: 'IPv4 address or interface name',
-  autoAcceptKnown: 'on|off',
-  autoResume: 'always|ask|never',
 };
 
 type ValueKind = 'text' | 'path' | 'list' | 'count' | 'size' | 'rate' | 'bool' | 'iface' | 'choice';
@@ -67,13 +53,6 @@ const BOOLEANS: Readonly<Record<string, boolean>> = {
   no: false,
 };
 const UNITS = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as const;
-
-/** Help text listing the keys and how their values are written. */
-export function settingsHelp(): string {
-  const width = Math.max(...SETTING_KEYS.map((k) => k.length));
-  const rows = SETTING_KEYS.map((k) => `  ${k.padEnd(width)}  ${VALUE_FORMS[k]}`);
-  return `\nKeys:\n${rows.join('\n')}\n\n'unset' clears a setting or puts it back to its default.`;
-}
 
 /**
  * The setting a typed key names: exact, or ignoring case, `-` and `_`
