@@ -122,6 +122,8 @@ export interface OfferView {
   /** The sender is a pinned peer (otherwise: compare the words first). */
   readonly known: boolean;
   readonly files: readonly { readonly path: string; readonly size: number }[];
+  /** Empty folders that come with the files. */
+  readonly folders: number;
   readonly total: number;
   readonly resuming: boolean;
   /** Where the files will be saved. */

@@ -48,6 +48,7 @@ export class OfferBox {
           sas: offer.peer.sas,
           known,
           files: offer.files.map((f) => ({ path: displayName(f.path), size: f.size })),
+          folders: offer.dirs.length,
           total: offer.total,
           resuming: offer.resuming,
           targetDir,

@@ -222,6 +222,7 @@ export function describeOffer(
     type: 'offer',
     ...extra,
     files: offer.files.map((f) => ({ path: f.path, size: f.size })),
+    dirs: offer.dirs,
     total: offer.total,
     peer_fingerprint: offer.peer.fingerprint,
     peer_name: offer.peerName ?? null,
@@ -236,7 +237,8 @@ export function describeOffer(
   for (const f of shown) out.say(`  ${displayName(f.path)}  ${formatBytes(f.size)}`);
   if (offer.files.length > shown.length)
     out.say(`  … and ${offer.files.length - shown.length} more`);
+  const folders = offer.dirs.length > 0 ? `, ${offer.dirs.length} empty folder(s)` : '';
   out.say(
-    `  ${offer.files.length} file(s), ${formatBytes(offer.total)}${offer.resuming ? ' (resuming)' : ''}`,
+    `  ${offer.files.length} file(s), ${formatBytes(offer.total)}${folders}${offer.resuming ? ' (resuming)' : ''}`,
   );
 }

@@ -39,7 +39,7 @@ export function offerLines(offer: OfferView, w: number, queued: number): DetailL
       key: 'what',
       segs: [
         {
-          text: `${offer.resuming ? 'resumes sending' : 'wants to send'} ${n} file${n === 1 ? '' : 's'}, ${formatSize(offer.total)}`,
+          text: `${offer.resuming ? 'resumes sending' : 'wants to send'} ${n} file${n === 1 ? '' : 's'}, ${formatSize(offer.total)}${offer.folders > 0 ? ` and ${offer.folders} empty folder${offer.folders === 1 ? '' : 's'}` : ''}`,
         },
       ],
     },

@@ -99,6 +99,18 @@ describe('App: receiving', () => {
     await t.unmount();
   });
 
+  it('names the empty folders an offer brings', async () => {
+    const c = new FakeController();
+    const t = setup(c);
+    c.set({ offers: [offer({ id: 'o1', folders: 2 })] });
+    await t.advance(DEFAULT_POLL_MS);
+    expect(t.lastFrame()).toContain('wants to send 2 files, 3.0 KiB and 2 empty folders');
+    c.set({ offers: [offer({ id: 'o2', folders: 1 })] });
+    await t.advance(DEFAULT_POLL_MS);
+    expect(t.lastFrame()).toContain('and 1 empty folder');
+    await t.unmount();
+  });
+
   it('shows a malformed code error in the dialog and stays open', async () => {
     const c = new FakeController();
     c.failures.set('receiveByCode', new Error('malformed code: expected a number and words'));

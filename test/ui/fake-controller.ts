@@ -86,6 +86,7 @@ export function offer(o: Partial<OfferView> & { id: string }): OfferView {
       { path: 'a.txt', size: 1024 },
       { path: 'b.txt', size: 2048 },
     ],
+    folders: 0,
     total: 3072,
     resuming: false,
     targetDir: '/home/me/Downloads',

@@ -49,6 +49,8 @@ const senderMessages = [
     transferId: bytes(16),
     chunkSize: uint.min(MIN_CHUNK_SIZE).max(MAX_CHUNK_SIZE),
     files: z.array(offerFile).min(1).max(MAX_FILES),
+    /** Empty folders to recreate (absent from senders before they were sent). */
+    dirs: z.array(z.string().min(1).max(4096)).max(MAX_FILES).optional(),
     name: deviceName,
   }),
   z.object({ t: z.literal('file-end'), file: uint, root: bytes(32) }),

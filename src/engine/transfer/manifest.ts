@@ -6,6 +6,10 @@
  * Symlinks named on the command line are followed; symlinks found inside a
  * folder are skipped (following them could loop or leak files from outside
  * the folder the user meant). Sockets, FIFOs and devices are skipped too.
+ *
+ * A folder with nothing to send beneath it (`photos/empty`) is listed in
+ * `dirs`, so the receiver recreates it; only the deepest such folders are
+ * listed, since creating one creates its parents.
  */
 import { lstat, opendir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
@@ -22,9 +26,11 @@ export interface SourceFile {
   readonly mtime: number;
 }
 
-/** What the walk left out, so the user can be told. */
+/** The files to send, the empty folders to recreate, and what the walk left out (so the user can be told). */
 export interface WalkResult {
   readonly files: SourceFile[];
+  /** Relative names of folders with nothing to send beneath them. */
+  readonly dirs: string[];
   readonly skipped: string[];
 }
 
@@ -32,6 +38,7 @@ export interface WalkResult {
 export async function walkSources(paths: readonly string[]): Promise<WalkResult> {
   if (paths.length === 0) throw new RangeError('paths: name at least one file or folder');
   const files: SourceFile[] = [];
+  const dirs: string[] = [];
   const skipped: string[] = [];
   for (const p of paths) {
     const abs = resolve(p);
@@ -45,41 +52,52 @@ export async function walkSources(paths: readonly string[]): Promise<WalkResult>
     if (st.isFile()) {
       files.push({ path: name, absolute: abs, size: st.size, mtime: st.mtimeMs });
     } else if (st.isDirectory()) {
-      await walkDir(abs, name, files, skipped);
+      await walkDir(abs, name, { files, dirs, skipped });
     } else {
       skipped.push(p);
     }
   }
   const seen = new Set<string>();
-  for (const f of files) {
-    if (seen.has(f.path)) {
-      throw new FerryError('IO', `two sources would both arrive as '${f.path}'; rename one`);
+  const entries = [
+    ...files.map((f) => ({ path: f.path, shown: f.absolute })),
+    ...dirs.map((d) => ({ path: d, shown: d })),
+  ];
+  for (const e of entries) {
+    if (seen.has(e.path)) {
+      throw new FerryError('IO', `two sources would both arrive as '${e.path}'; rename one`);
     }
-    seen.add(f.path);
+    seen.add(e.path);
     try {
-      validateRelativePath(f.path);
+      validateRelativePath(e.path);
     } catch (cause) {
       throw new FerryError(
         'HOSTILE_NAME',
-        `'${f.absolute}' has a name the receiver would refuse: ${(cause as Error).message}`,
+        `'${e.shown}' has a name the receiver would refuse: ${(cause as Error).message}`,
         { cause },
       );
     }
   }
   if (files.length === 0) throw new FerryError('IO', 'nothing to send: no regular files found');
-  return { files, skipped };
+  return { files, dirs, skipped };
 }
 
-async function walkDir(dir: string, rel: string, out: SourceFile[], skipped: string[]) {
+/** Walk one folder; records it in `dirs` when nothing beneath it was listed. */
+async function walkDir(
+  dir: string,
+  rel: string,
+  out: { files: SourceFile[]; dirs: string[]; skipped: string[] },
+): Promise<void> {
+  const before = out.files.length + out.dirs.length;
   const entries: string[] = [];
   for await (const e of await opendir(dir)) entries.push(e.name);
   entries.sort();
   for (const name of entries) {
     const abs = join(dir, name);
     const st = await lstat(abs);
-    if (st.isDirectory()) await walkDir(abs, `${rel}/${name}`, out, skipped);
+    if (st.isDirectory()) await walkDir(abs, `${rel}/${name}`, out);
     else if (st.isFile())
-      out.push({ path: `${rel}/${name}`, absolute: abs, size: st.size, mtime: st.mtimeMs });
-    else skipped.push(abs);
+      out.files.push({ path: `${rel}/${name}`, absolute: abs, size: st.size, mtime: st.mtimeMs });
+    else out.skipped.push(abs);
   }
+  if (out.files.length + out.dirs.length === before) out.dirs.push(rel);
 }

@@ -27,6 +27,7 @@ import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './mer
 import {
   checkFreeSpace,
   createPartFile,
+  ensureFolder,
   openExistingPart,
   placeWithoutOverwrite,
   resolveTarget,
@@ -46,6 +47,8 @@ import {
 export interface OfferInfo {
   readonly transferId: string;
   readonly files: readonly { path: string; size: number }[];
+  /** Empty folders that come with the files (recreated when every file is accepted). */
+  readonly dirs: readonly string[];
   readonly total: number;
   readonly chunkSize: number;
   readonly peer: PeerFacts;
@@ -173,6 +176,13 @@ export class ReceiveTransfer extends Transfer {
     });
     if (!Number.isSafeInteger(total))
       throw new ProtocolError('offer total size is not a safe integer');
+    const dirs = (offer.dirs ?? []).map((d) => {
+      const segs = validateRelativePath(d);
+      const key = segs.join('/');
+      if (seen.has(key)) throw new FerryError('HOSTILE_NAME', `offer lists '${key}' twice`);
+      seen.add(key);
+      return segs;
+    });
     for (const f of offer.files) {
       // A chunk index must fit the u32 header field.
       if (chunkCount(f.size, this.#chunkSize) > 0xffff_ffff)
@@ -206,6 +216,7 @@ export class ReceiveTransfer extends Transfer {
       ? await this.#opts.decide({
           transferId: this.transferIdHex,
           files: offer.files.map((f) => ({ path: f.path, size: f.size })),
+          dirs: dirs.map((segs) => segs.join('/')),
           total,
           chunkSize: offer.chunkSize,
           peer: this.peer!,
@@ -239,6 +250,10 @@ export class ReceiveTransfer extends Transfer {
       resumed += claimed;
     }
     await checkFreeSpace(this.#targetDir, needed);
+    // Empty folders belong to the whole offer: recreated when all of it is accepted.
+    if (decision.files === undefined) {
+      for (const segs of dirs) await ensureFolder(this.#targetDir, segs);
+    }
     for (const rf of this.#files) {
       if (rf && !rf.handle && !rf.savedAs) {
         const created = await createPartFile(await resolveTarget(this.#targetDir, rf.segments));

@@ -161,6 +161,31 @@ export async function resolveTarget(rootDir: string, segments: string[]): Promis
 }
 
 /**
+ * Create the folder `segments` under `rootDir` (and its parents), the way
+ * resolveTarget creates a file's parents: never through a symbolic link,
+ * never outside the root; a folder already there is fine, a file in the way
+ * is an IO error. Returns the folder's path.
+ */
+export async function ensureFolder(rootDir: string, segments: string[]): Promise<string> {
+  if (segments.length === 0) throw new RangeError('segments must not be empty');
+  // Everything but the last segment, as for a file; then the last one.
+  const target = await resolveTarget(rootDir, segments);
+  try {
+    await fs.mkdir(target);
+  } catch (err) {
+    if (errnoOf(err) !== 'EEXIST') throw toFerryError(err);
+  }
+  const st = await lstatOrUndefined(target);
+  if (st?.isSymbolicLink()) {
+    throw hostile(segments.join('/'), `${target} is a symbolic link; refusing to follow it`);
+  }
+  if (!st?.isDirectory()) {
+    throw new FerryError(ErrorCode.Io, `cannot create a folder at ${target}: a file is in the way`);
+  }
+  return target;
+}
+
+/**
  * `base + suffix`, shortening `base` (by whole code points) so the result
  * fits in one file-name segment.
  */

@@ -133,7 +133,7 @@ export class SendTransfer extends Transfer {
   }
 
   async #run(): Promise<void> {
-    const { files } = await walkSources(this.#opts.paths);
+    const { files, dirs } = await walkSources(this.#opts.paths);
     this.#hasher = await ChunkHasher.create();
     const ch = await this.openSecureChannel(this.#opts);
     if (!ch) return;
@@ -172,6 +172,7 @@ export class SendTransfer extends Transfer {
       transferId,
       chunkSize: this.#chunkSize,
       files: files.map((f) => ({ path: f.path, size: f.size, mtime: f.mtime })),
+      ...(dirs.length > 0 ? { dirs } : {}),
       ...(this.#opts.deviceName ? { name: this.#opts.deviceName } : {}),
     });
     if (this.#opts.confirmPeer) this.#awaitConfirmation(this.#opts.confirmPeer);

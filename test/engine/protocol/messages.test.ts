@@ -184,6 +184,13 @@ describe('control messages', () => {
         files: [{ path: 'a'.repeat(4097), size: 1, mtime: 0 }],
       },
       { t: 'accept', files: [{ file: 0, have: [0, 1], leaves: bytes(31) }] },
+      ...[['x'.repeat(4097)], [''], [7], 'dir'].map((dirs) => ({
+        t: 'offer',
+        transferId: bytes(16),
+        chunkSize: MIN_CHUNK_SIZE,
+        files: [{ path: 'a', size: 1, mtime: 0 }],
+        dirs,
+      })),
     ];
     for (const v of bad) expectProtocolError(raw(v));
   });

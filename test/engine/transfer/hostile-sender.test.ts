@@ -109,9 +109,19 @@ async function connect(receive: Partial<ReceiveOptions> = {}, root?: string): Pr
   return s;
 }
 
-function offer(s: Session, files: readonly { path: string; size: number }[]): Promise<void> {
+function offer(
+  s: Session,
+  files: readonly { path: string; size: number }[],
+  dirs?: string[],
+): Promise<void> {
   const list: OfferFile[] = files.map((f) => ({ ...f, mtime: 0 }));
-  return s.ch.sendControl({ t: 'offer', transferId: s.transferId, chunkSize: CHUNK, files: list });
+  return s.ch.sendControl({
+    t: 'offer',
+    transferId: s.transferId,
+    chunkSize: CHUNK,
+    files: list,
+    ...(dirs ? { dirs } : {}),
+  });
 }
 
 /** The next frame from the receiver, bounded. */
@@ -229,6 +239,39 @@ describe('hostile names in the offer', () => {
     expect(await failure(s)).toBe('HOSTILE_NAME');
     expect(await entries(outside)).toEqual([]);
     expect(await entries(s.root)).toEqual(['inner', 'inner/target', 'inner/target/sub']);
+  });
+
+  it.each(names.map((n) => [JSON.stringify(n), n]))(
+    'an empty folder named %s is refused, nothing written',
+    async (_, name) => {
+      const s = await connect();
+      await offer(s, [{ path: 'fine.txt', size: 10 }], ['fine-dir', name]);
+      expect(['HOSTILE_NAME', 'PROTOCOL']).toContain(await failure(s));
+      expect(await entries(s.root)).toEqual(['inner', 'inner/target']);
+    },
+  );
+
+  it('refuses to create an empty folder through a symlink planted in the target', async () => {
+    const s = await connect();
+    const outside = await dir();
+    await symlink(outside, join(s.target, 'sub'));
+    await offer(s, [{ path: 'fine.txt', size: 10 }], ['sub/inside']);
+    expect(await failure(s)).toBe('HOSTILE_NAME');
+    expect(await entries(outside)).toEqual([]);
+    // Nor as the folder itself.
+    const t = await connect();
+    const elsewhere = await dir();
+    await symlink(elsewhere, join(t.target, 'link'));
+    await offer(t, [{ path: 'fine.txt', size: 10 }], ['link']);
+    expect(await failure(t)).toBe('HOSTILE_NAME');
+    expect(await entries(elsewhere)).toEqual([]);
+  });
+
+  it('an empty folder named like an offered file is refused', async () => {
+    const s = await connect();
+    await offer(s, [{ path: 'a/b', size: 10 }], ['a/b']);
+    expect(await failure(s)).toBe('HOSTILE_NAME');
+    expect(await entries(s.root)).toEqual(['inner', 'inner/target']);
   });
 
   it('refuses the same path offered twice', async () => {

@@ -8,6 +8,7 @@ import { FerryError } from '../../../src/engine/errors.js';
 import {
   checkFreeSpace,
   createPartFile,
+  ensureFolder,
   freeBytes,
   openExistingPart,
   placeWithoutOverwrite,
@@ -251,6 +252,35 @@ describe('resolveTarget', () => {
     await expectCodeAsync(resolveTarget(root, ['..', 'x']), 'HOSTILE_NAME');
     await expectCodeAsync(resolveTarget(root, ['a/b']), 'HOSTILE_NAME');
     await expectCodeAsync(resolveTarget(root, ['']), 'HOSTILE_NAME');
+  });
+});
+
+describe('ensureFolder', () => {
+  it('creates the folder and its parents; an existing folder is fine', async () => {
+    const made = await ensureFolder(root, ['a', 'b', 'empty']);
+    expect(made).toBe(path.join(root, 'a', 'b', 'empty'));
+    expect((await fs.lstat(made)).isDirectory()).toBe(true);
+    await fs.writeFile(path.join(made, 'kept'), 'x');
+    expect(await ensureFolder(root, ['a', 'b', 'empty'])).toBe(made);
+    expect(await fs.readdir(made)).toEqual(['kept']);
+  });
+
+  it.skipIf(isWindows)('refuses a symlink as the folder or on the way to it', async () => {
+    await fs.symlink(outside, path.join(root, 'link'));
+    await expectCodeAsync(ensureFolder(root, ['link']), 'HOSTILE_NAME');
+    await expectCodeAsync(ensureFolder(root, ['link', 'inner']), 'HOSTILE_NAME');
+    expect(await fs.readdir(outside)).toEqual([]);
+  });
+
+  it('reports a file in the way as IO and leaves the file alone', async () => {
+    await fs.writeFile(path.join(root, 'x'), 'data');
+    await expectCodeAsync(ensureFolder(root, ['x']), 'IO');
+    expect(await fs.readFile(path.join(root, 'x'), 'utf8')).toBe('data');
+  });
+
+  it('refuses unvalidated segments', async () => {
+    await expectCodeAsync(ensureFolder(root, ['..']), 'HOSTILE_NAME');
+    await expectCodeAsync(ensureFolder(root, ['a', '..', '..', 'x']), 'HOSTILE_NAME');
   });
 });
 

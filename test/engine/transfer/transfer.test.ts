@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCode } from '../../../src/engine/crypto/code-phrase.js';
@@ -75,6 +75,50 @@ describe('transfer over the in-memory link', () => {
     for (const f of await listFiles(dst))
       expect(await sha(join(dst, f))).toBe(await sha(join(src, f)));
     expect(r.files).toHaveLength(4);
+  });
+
+  it('recreates empty folders, only the deepest, and shows them in the offer', async () => {
+    const src = await dir();
+    const dst = await dir();
+    await makeFile(src, 'project/src/main.c', 1000);
+    await mkdir(join(src, 'project/logs'), { recursive: true });
+    await mkdir(join(src, 'project/build/out/tmp'), { recursive: true });
+    // A folder holding only a symlink sends nothing, so it counts as empty.
+    await mkdir(join(src, 'project/links'));
+    await symlink(join(src, 'project/src/main.c'), join(src, 'project/links/main.c'));
+    let offered: readonly string[] = [];
+    const pair = startPair({
+      paths: [join(src, 'project')],
+      targetDir: dst,
+      receive: {
+        decide: (offer) => {
+          offered = offer.dirs;
+          return { accept: true };
+        },
+      },
+    });
+    await pair.receiver.done;
+    await settle(pair);
+    expect(offered).toEqual(['project/build/out/tmp', 'project/links', 'project/logs']);
+    expect(await listFiles(dst)).toEqual(['project/src/main.c']);
+    for (const d of offered) expect((await stat(join(dst, d))).isDirectory()).toBe(true);
+    expect(await readdir(join(dst, 'project/links'))).toEqual([]);
+  });
+
+  it('a partial accept leaves the empty folders out', async () => {
+    const src = await dir();
+    const dst = await dir();
+    await makeFile(src, 'p/a', 100);
+    await makeFile(src, 'p/b', 100);
+    await mkdir(join(src, 'p/empty'));
+    const pair = startPair({
+      paths: [join(src, 'p')],
+      targetDir: dst,
+      receive: { decide: () => ({ accept: true, files: [1] }) },
+    });
+    await pair.receiver.done;
+    await settle(pair);
+    expect(await readdir(join(dst, 'p'))).toEqual(['b']);
   });
 
   it('with the same code phrase on both sides: succeeds and reports the code was used', async () => {
