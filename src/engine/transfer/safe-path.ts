@@ -140,18 +140,7 @@ export async function resolveTarget(rootDir: string, segments: string[]): Promis
   let dir = root;
   for (const seg of segments.slice(0, -1)) {
     dir = path.join(dir, seg);
-    try {
-      await fs.mkdir(dir);
-    } catch (err) {
-      if (errnoOf(err) !== 'EEXIST') throw toFerryError(err);
-    }
-    const st = await lstatOrUndefined(dir);
-    if (st?.isSymbolicLink()) {
-      throw hostile(segments.join('/'), `${dir} is a symbolic link; refusing to follow it`);
-    }
-    if (!st?.isDirectory()) {
-      throw new FerryError(ErrorCode.Io, `cannot create a folder at ${dir}: a file is in the way`);
-    }
+    await mkdirNoFollow(dir, segments);
   }
   const existing = await lstatOrUndefined(target);
   if (existing?.isSymbolicLink()) {
@@ -170,19 +159,24 @@ export async function ensureFolder(rootDir: string, segments: string[]): Promise
   if (segments.length === 0) throw new RangeError('segments must not be empty');
   // Everything but the last segment, as for a file; then the last one.
   const target = await resolveTarget(rootDir, segments);
+  await mkdirNoFollow(target, segments);
+  return target;
+}
+
+/** Create `dir` unless it exists; it must then be a real folder, not a symlink or a file. */
+async function mkdirNoFollow(dir: string, segments: string[]): Promise<void> {
   try {
-    await fs.mkdir(target);
+    await fs.mkdir(dir);
   } catch (err) {
     if (errnoOf(err) !== 'EEXIST') throw toFerryError(err);
   }
-  const st = await lstatOrUndefined(target);
+  const st = await lstatOrUndefined(dir);
   if (st?.isSymbolicLink()) {
-    throw hostile(segments.join('/'), `${target} is a symbolic link; refusing to follow it`);
+    throw hostile(segments.join('/'), `${dir} is a symbolic link; refusing to follow it`);
   }
   if (!st?.isDirectory()) {
-    throw new FerryError(ErrorCode.Io, `cannot create a folder at ${target}: a file is in the way`);
+    throw new FerryError(ErrorCode.Io, `cannot create a folder at ${dir}: a file is in the way`);
   }
-  return target;
 }
 
 /**
