@@ -19,6 +19,7 @@ import { DirectListener } from '../cli/paths.js';
 import { onProven } from '../cli/send.js';
 import { sessionForCode } from '../cli/sessions.js';
 import { formatSettingValue, parseSettingValue, settingKey, VALUE_FORMS } from '../cli/settings.js';
+import { MAX_MORE_CODE_OFFERS } from '../discovery/advert.js';
 import { LanDiscovery } from '../discovery/lan.js';
 import { PeerTable } from '../discovery/peer-table.js';
 import { generateCode, parseCode } from '../engine/crypto/code-phrase.js';
@@ -648,8 +649,9 @@ export class FerryApp implements FerryController {
 
   /**
    * Listeners for one waiting code send, announced by mDNS with its hint. The
-   * device advert carries one hint: the newest waiting code send is found
-   * on the LAN, older ones meanwhile only through relays.
+   * device advert carries the newest 1 + MAX_MORE_CODE_OFFERS (8) waiting
+   * code sends; older ones beyond that are found only through relays until
+   * a newer one ends.
    */
   async #offerOnLan(
     hint: string,
@@ -676,7 +678,7 @@ export class FerryApp implements FerryController {
     };
   }
 
-  /** Announce this device: its own ports, and the newest waiting code send. */
+  /** Announce this device: its own ports, and the newest waiting code sends. */
   #announce(): Promise<void> {
     // One at a time: each re-announce stops the previous record first.
     this.#announcing = this.#announcing.then(() => this.#announceNow());
@@ -685,7 +687,7 @@ export class FerryApp implements FerryController {
 
   async #announceNow(): Promise<void> {
     if (!this.#lan || !this.#listener || this.#closed) return;
-    const top = this.#codeOffers.at(-1);
+    const [top, ...more] = this.#codeOffers.slice(-1 - MAX_MORE_CODE_OFFERS).reverse();
     await this.#lan
       .announce({
         quicPort: this.#listener.quicPort,
@@ -695,6 +697,15 @@ export class FerryApp implements FerryController {
               nameplateHash: top.hint,
               codeQuicPort: top.listener.quicPort,
               codeTcpPort: top.listener.tcpPort,
+            }
+          : {}),
+        ...(more.length > 0
+          ? {
+              moreCodeOffers: more.map((o) => ({
+                nameplateHash: o.hint,
+                quicPort: o.listener.quicPort,
+                tcpPort: o.listener.tcpPort,
+              })),
             }
           : {}),
       })

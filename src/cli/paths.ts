@@ -280,17 +280,8 @@ async function dialLanSender(
       await delay(5000, signal);
       continue;
     }
-    const found = senders[0]!;
-    // An app keeps its own ports for transfers sent to it; its code send
-    // listens apart and says where (Advert.codeQuicPort).
-    const sender = {
-      ...found,
-      addresses: found.addresses.map((a) =>
-        a.codeQuicPort !== undefined || a.codeTcpPort !== undefined
-          ? { ...a, quicPort: a.codeQuicPort, tcpPort: a.codeTcpPort }
-          : a,
-      ),
-    };
+    // The table points each address at the code send's own listener.
+    const sender = senders[0]!;
     try {
       return await dialDevice(sender, opts.identity, sender.publicKey, signal);
     } catch (err) {

@@ -46,7 +46,23 @@ export interface Advert {
    */
   readonly codeQuicPort?: number;
   readonly codeTcpPort?: number;
+  /**
+   * Further code-based sends waiting at the same time (the app queues
+   * several), each with its own listener; TXT key `nx`, up to
+   * MAX_MORE_CODE_OFFERS. Older readers ignore the key and see the first only.
+   */
+  readonly moreCodeOffers?: readonly CodeOffer[];
 }
+
+/** One waiting code-based send: its nameplate hash and where it listens. */
+export interface CodeOffer {
+  readonly nameplateHash: string;
+  readonly quicPort?: number;
+  readonly tcpPort?: number;
+}
+
+/** Code sends listed in `nx` besides the one in `np` (each ~28 bytes of one 255-byte TXT string). */
+export const MAX_MORE_CODE_OFFERS = 7;
 
 /**
  * The LAN hint for a code-based send: a hash of the nameplate only. The
@@ -74,7 +90,34 @@ export function encodeAdvert(a: Omit<Advert, 'fingerprint'>): Record<string, str
   if (a.nameplateHash !== undefined) txt['np'] = a.nameplateHash;
   if (a.codeQuicPort !== undefined) txt['cq'] = String(a.codeQuicPort);
   if (a.codeTcpPort !== undefined) txt['ct'] = String(a.codeTcpPort);
+  const more = (a.moreCodeOffers ?? []).slice(0, MAX_MORE_CODE_OFFERS);
+  if (more.length > 0) {
+    txt['nx'] = more
+      .map((o) => `${o.nameplateHash}:${o.quicPort ?? ''}:${o.tcpPort ?? ''}`)
+      .join(',');
+  }
   return txt;
+}
+
+/** The `nx` list, or undefined when it is absent or malformed (then only `np` counts). */
+function decodeMoreCodeOffers(text: string | undefined): CodeOffer[] | undefined {
+  if (text === undefined) return undefined;
+  const entries = text.split(',');
+  if (entries.length > MAX_MORE_CODE_OFFERS) return undefined;
+  const out: CodeOffer[] = [];
+  for (const e of entries) {
+    const m = /^([0-9a-f]{16}):(\d{0,5}):(\d{0,5})$/.exec(e);
+    if (!m) return undefined;
+    const quicPort = m[2] ? optionalPort(m[2]) : undefined;
+    const tcpPort = m[3] ? optionalPort(m[3]) : undefined;
+    if (quicPort === null || tcpPort === null || (!quicPort && !tcpPort)) return undefined;
+    out.push({
+      nameplateHash: m[1]!,
+      ...(quicPort !== undefined ? { quicPort } : {}),
+      ...(tcpPort !== undefined ? { tcpPort } : {}),
+    });
+  }
+  return out;
 }
 
 /**
@@ -103,6 +146,7 @@ export function decodeAdvert(raw: unknown): Advert | null {
     const codeQuicPort = optionalPort(kv.get('cq'));
     const codeTcpPort = optionalPort(kv.get('ct'));
     if (codeQuicPort === null || codeTcpPort === null) return null;
+    const more = decodeMoreCodeOffers(kv.get('nx'));
     return {
       version,
       publicKey,
@@ -113,6 +157,7 @@ export function decodeAdvert(raw: unknown): Advert | null {
       ...(np !== undefined ? { nameplateHash: np } : {}),
       ...(codeQuicPort !== undefined ? { codeQuicPort } : {}),
       ...(codeTcpPort !== undefined ? { codeTcpPort } : {}),
+      ...(more ? { moreCodeOffers: more } : {}),
     };
   } catch {
     return null;

@@ -3,7 +3,7 @@
  * PeerTable, with expiry on a timer and helpers to wait for a device.
  */
 import { fingerprint } from '../engine/crypto/identity.js';
-import { ADVERT_VERSION } from './advert.js';
+import { ADVERT_VERSION, type CodeOffer } from './advert.js';
 import { MdnsDiscovery } from './mdns.js';
 import { type KnownPeerInfo, type PeerEntry, PeerTable } from './peer-table.js';
 
@@ -31,6 +31,8 @@ export interface Listening {
   /** Where the code-based send listens, when apart from the ports above. */
   readonly codeQuicPort?: number;
   readonly codeTcpPort?: number;
+  /** Further waiting code-based sends (see Advert.moreCodeOffers). */
+  readonly moreCodeOffers?: readonly CodeOffer[];
 }
 
 /** A running discovery: announce, listen, keep the peer table fresh. */

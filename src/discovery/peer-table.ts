@@ -15,7 +15,7 @@
  *   is kept apart and flagged (`impersonates`), and never resolves by name.
  */
 import { shortFingerprint } from '../engine/crypto/identity.js';
-import type { Advert } from './advert.js';
+import type { Advert, CodeOffer } from './advert.js';
 
 /** One received announcement. */
 export interface Sighting {
@@ -99,9 +99,21 @@ interface Seen {
   publicKey: Uint8Array;
   name: string;
   nameplateHash: string | undefined;
+  /** Further waiting code sends and their listeners (Advert.moreCodeOffers). */
+  moreCodeOffers: readonly CodeOffer[];
   lastSeen: number;
   /** address → where and under which instance it answered */
   addresses: Map<string, PeerAddress & { instance: string }>;
+}
+
+/** `a` with these ports instead of its own. */
+function withPorts(a: PeerAddress, quicPort?: number, tcpPort?: number): PeerAddress {
+  const { quicPort: _q, tcpPort: _t, codeQuicPort: _cq, codeTcpPort: _ct, ...rest } = a;
+  return {
+    ...rest,
+    ...(quicPort !== undefined ? { quicPort } : {}),
+    ...(tcpPort !== undefined ? { tcpPort } : {}),
+  };
 }
 
 /** Devices seen on the LAN, merged with known peers. */
@@ -145,6 +157,7 @@ export class PeerTable {
         publicKey: a.publicKey,
         name: a.name,
         nameplateHash: undefined,
+        moreCodeOffers: [],
         lastSeen: now,
         addresses: new Map(),
       };
@@ -152,6 +165,7 @@ export class PeerTable {
     }
     seen.name = a.name;
     seen.nameplateHash = a.nameplateHash;
+    seen.moreCodeOffers = a.moreCodeOffers ?? [];
     seen.lastSeen = now;
     seen.addresses.delete(s.address);
     seen.addresses.set(s.address, {
@@ -222,9 +236,36 @@ export class PeerTable {
     return this.#entry(fingerprint);
   }
 
-  /** Online devices waiting with a code-based send under this nameplate hash. */
+  /**
+   * Online devices waiting with a code-based send under this nameplate hash,
+   * each address pointing at that send's listener: the ports it announced
+   * apart (an app keeps its own ports for transfers sent to it), else the
+   * device's own.
+   */
   withNameplate(hash: string): PeerEntry[] {
-    return this.list().filter((p) => p.online && p.nameplateHash === hash);
+    const out: PeerEntry[] = [];
+    for (const p of this.list()) {
+      if (!p.online) continue;
+      const more = this.#seen
+        .get(p.fingerprint)
+        ?.moreCodeOffers.find((o) => o.nameplateHash === hash);
+      if (p.nameplateHash === hash) {
+        out.push({
+          ...p,
+          addresses: p.addresses.map((a) =>
+            a.codeQuicPort !== undefined || a.codeTcpPort !== undefined
+              ? withPorts(a, a.codeQuicPort, a.codeTcpPort)
+              : a,
+          ),
+        });
+      } else if (more) {
+        out.push({
+          ...p,
+          addresses: p.addresses.map((a) => withPorts(a, more.quicPort, more.tcpPort)),
+        });
+      }
+    }
+    return out;
   }
 
   /**

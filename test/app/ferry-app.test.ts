@@ -231,19 +231,27 @@ describe.skipIf(!onlyLoopback)('FerryApp: two instances on loopback', () => {
     expect(await readFile(join(inbox, 'again.txt'), 'utf8')).toBe('second file');
     expect(cliFp && FerryConfig.open(join(dir, 'app')).knownPeer(cliFp)?.autoAccept).toBe(true);
 
-    // 3. The app sends by code on the LAN (no relay); `ferry receive CODE` finds it.
+    // 3. The app sends two files by code at once on the LAN (no relay); a
+    // `ferry receive CODE` finds each, the older one too.
     const out = join(dir, 'cli-inbox');
     await mkdir(out);
     const sent = await app.sendByCode([src]);
+    const newer = await app.sendByCode([again]);
     expect(job(app.snapshot(), sent.id)?.code).toBe(sent.code);
-    const receiver = ferry(
-      ['receive', sent.code, '--yes', '--dir', out, '--json', '--config-dir', join(dir, 'cli2')],
-      { FERRY_RELAY: '' },
-    );
-    cleanups.push(async () => receiver.proc.kill('SIGKILL'));
-    expect(await receiver.exit).toBe(0);
-    await until('the send done', () => job(app.snapshot(), sent.id)?.state === 'done');
+    for (const [s, cfg] of [
+      [sent, 'cli2'],
+      [newer, 'cli3'],
+    ] as const) {
+      const receiver = ferry(
+        ['receive', s.code, '--yes', '--dir', out, '--json', '--config-dir', join(dir, cfg)],
+        { FERRY_RELAY: '' },
+      );
+      cleanups.push(async () => receiver.proc.kill('SIGKILL'));
+      expect(await receiver.exit).toBe(0);
+      await until('the send done', () => job(app.snapshot(), s.id)?.state === 'done');
+    }
     expect(await sha(join(out, 'photo.jpg'))).toBe(await sha(src));
+    expect(await readFile(join(out, 'again.txt'), 'utf8')).toBe('second file');
   }, 120_000);
 
   it('a code session through a real relay (no LAN): the receiver quits mid-way and resumes without the code', async () => {

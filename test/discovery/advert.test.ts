@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeAdvert,
   encodeAdvert,
+  MAX_MORE_CODE_OFFERS,
   MAX_NAME_BYTES,
   nameplateHash,
   truncateUtf8,
@@ -39,6 +40,46 @@ describe('discovery advert (TXT)', () => {
       codeTcpPort: 40004,
     });
     expect(Buffer.from(a!.publicKey).equals(Buffer.from(id.publicKey))).toBe(true);
+  });
+
+  it('carries up to MAX_MORE_CODE_OFFERS further code sends in one TXT string; a bad list is dropped alone', () => {
+    const more = Array.from({ length: MAX_MORE_CODE_OFFERS + 2 }, (_, i) => ({
+      nameplateHash: nameplateHash(String(100 + i)),
+      quicPort: 65_000 + i,
+      tcpPort: 64_000 + i,
+    }));
+    const txt = encodeAdvert({
+      version: 1,
+      publicKey: id.publicKey,
+      name: 'app',
+      nameplateHash: nameplateHash('7'),
+      codeQuicPort: 40003,
+      codeTcpPort: 40004,
+      moreCodeOffers: more,
+    });
+    for (const s of toRaw(txt)) expect(s.length).toBeLessThanOrEqual(255);
+    const a = decodeAdvert(toRaw(txt));
+    expect(a?.nameplateHash).toBe(nameplateHash('7'));
+    expect(a?.moreCodeOffers).toEqual(more.slice(0, MAX_MORE_CODE_OFFERS));
+    // One port is enough; malformed lists are ignored, the advert stands.
+    const base = encodeAdvert({ version: 1, publicKey: id.publicKey, name: 'app' });
+    const h = nameplateHash('9');
+    expect(decodeAdvert(toRaw({ ...base, nx: `${h}::40001` }))?.moreCodeOffers).toEqual([
+      { nameplateHash: h, tcpPort: 40001 },
+    ]);
+    for (const nx of [
+      `${h}::`,
+      `${h}:0:1`,
+      `${h}:70000:1`,
+      `${h.toUpperCase()}:1:1`,
+      `${h}:1`,
+      `${h}:1:1,`,
+      Array.from({ length: MAX_MORE_CODE_OFFERS + 1 }, () => `${h}:1:1`).join(','),
+    ]) {
+      const d = decodeAdvert(toRaw({ ...base, nx }));
+      expect(d?.name, nx).toBe('app');
+      expect(d?.moreCodeOffers, nx).toBeUndefined();
+    }
   });
 
   it('cuts long names on a character boundary and strips control and bidi characters', () => {

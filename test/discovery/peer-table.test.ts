@@ -157,6 +157,36 @@ describe('PeerTable', () => {
     expect(table.withNameplate('00112233aabbccdd')).toEqual([]);
   });
 
+  it('finds every waiting code send of a device, each at its own listener', () => {
+    const { table } = setup();
+    const first = '00112233aabbccdd';
+    const second = '8899aabbccddeeff';
+    table.observe({
+      instance: 'a',
+      address: '10.0.0.2',
+      advert: advert(alice, 'a', {
+        quicPort: 5000,
+        tcpPort: 5001,
+        nameplateHash: first,
+        codeQuicPort: 6000,
+        codeTcpPort: 6001,
+        moreCodeOffers: [{ nameplateHash: second, quicPort: 7000, tcpPort: 7001 }],
+      }),
+    });
+    const ports = (hash: string) =>
+      table.withNameplate(hash).map((p) => p.addresses.map((x) => [x.quicPort, x.tcpPort]));
+    expect(ports(first)).toEqual([[[6000, 6001]]]);
+    expect(ports(second)).toEqual([[[7000, 7001]]]);
+    expect(ports('ffffffffffffffff')).toEqual([]);
+    // A device without ports apart is dialled on its own.
+    table.observe({
+      instance: 'b',
+      address: '10.0.0.3',
+      advert: advert(bob, 'b', { quicPort: 5100, tcpPort: 5101, nameplateHash: first }),
+    });
+    expect(ports(first)).toEqual(expect.arrayContaining([[[5100, 5101]], [[6000, 6001]]]));
+  });
+
   it('stays bounded under a flood of devices and addresses, without evicting live ones', () => {
     let t = 0;
     const table = new PeerTable({ now: () => t, maxPeers: 4, maxAddresses: 2 });
