@@ -1,16 +1,23 @@
 /**
  * Reaching the peer through a relay: connect (TCP+TLS), join the room that
  * the code's nameplate names, wait until the relay pairs us, then run the
- * stream mux over the spliced pipe. The relay's certificate is not checked:
- * the relay is untrusted by design and only ever carries ciphertext of the
- * end-to-end handshake; TLS to it only hides the join from the network.
+ * stream mux over the spliced pipe. The relay is untrusted by design and
+ * only ever carries ciphertext of the end-to-end handshake; TLS to it hides
+ * the join (and a private relay's password) from the network.
+ *
+ * A relay address may pin the relay's key: `tcp://HOST:PORT#PIN`, where PIN
+ * is the short fingerprint `ferry relay` prints (or the full hex one). With
+ * a pin, a relay presenting another key is refused before anything is sent
+ * to it, so a machine in the middle cannot pose as a private relay and
+ * collect its password. Without one, any relay key is accepted.
  */
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import type { Identity } from '../engine/crypto/identity.js';
-import { ConnectionError, FerryError } from '../engine/errors.js';
+import { fingerprint, type Identity, shortFingerprint } from '../engine/crypto/identity.js';
+import { ConnectionError, FerryError, HandshakeError } from '../engine/errors.js';
 import { createMuxLink, type MuxLink } from '../engine/transport/mux-link.js';
 import { dialQuic } from '../engine/transport/quic-link.js';
 import { socketStream } from '../engine/transport/socket-stream.js';
+import { publicKeyFromCert } from '../engine/transport/tls-cert.js';
 import { joinRelay, type RelayRole } from '../relay/protocol.js';
 import { joinRelayStream } from '../relay/quic-front.js';
 
@@ -19,19 +26,46 @@ export interface RelayEndpoint {
   readonly transport: 'tcp' | 'quic';
   readonly host: string;
   readonly port: number;
+  /** The relay's key as pinned in its address: 64 hex digits, or the 16-letter short form (no dashes). */
+  readonly pin?: string;
 }
 
-/** Parse `host:port`, `tcp://host:port`, `quic://host:port`, `[::1]:port`. */
+/** Parse `host:port`, `tcp://host:port`, `quic://host:port`, `[::1]:port`, each with an optional `#PIN`. */
 export function parseRelayAddress(input: string): RelayEndpoint {
-  const m = /^(?:(tcp|quic):\/\/)?(\[[0-9a-fA-F:.]+\]|[^:/\s]+):(\d{1,5})$/.exec(input.trim());
+  const m = /^(?:(tcp|quic):\/\/)?(\[[0-9a-fA-F:.]+\]|[^:/\s#]+):(\d{1,5})(?:#([^\s]*))?$/.exec(
+    input.trim(),
+  );
   const port = m ? Number(m[3]) : 0;
   if (!m || port < 1 || port > 65535) {
     throw new RangeError(
-      `relay address '${input}': expected HOST:PORT, tcp://HOST:PORT or quic://HOST:PORT`,
+      `relay address '${input}': expected HOST:PORT, tcp://HOST:PORT or quic://HOST:PORT (optionally #PIN)`,
     );
   }
   const host = m[2]!.replace(/^\[|\]$/g, '');
-  return { transport: (m[1] as 'tcp' | 'quic' | undefined) ?? 'tcp', host, port };
+  const transport = (m[1] as 'tcp' | 'quic' | undefined) ?? 'tcp';
+  if (m[4] === undefined) return { transport, host, port };
+  return { transport, host, port, pin: parsePin(m[4], input) };
+}
+
+function parsePin(text: string, input: string): string {
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return text.toLowerCase();
+  const short = text.replaceAll('-', '').toUpperCase();
+  if (/^[A-Z2-7]{16}$/.test(short)) return short;
+  throw new RangeError(
+    `relay address '${input}': the part after # must be the relay's key as 'ferry relay' prints it (XXXX-XXXX-XXXX-XXXX)`,
+  );
+}
+
+/** Refuse a relay whose key is not the one its address pins. */
+function checkPin(ep: RelayEndpoint, key: Uint8Array): void {
+  if (ep.pin === undefined) return;
+  const shown = ep.pin.length === 64 ? fingerprint(key) : shortFingerprint(key).replaceAll('-', '');
+  if (shown !== ep.pin) {
+    throw new HandshakeError(
+      'PEER_MISMATCH',
+      `relay ${formatEndpoint(ep)} presents key ${shortFingerprint(key)}, not the one its address pins; not using it`,
+    );
+  }
 }
 
 /** Printable form of an endpoint. */
@@ -106,6 +140,7 @@ async function viaTcp(ep: RelayEndpoint, opts: RelayConnectOptions): Promise<Mux
   const rttMs = performance.now() - started;
   socket.on('error', () => undefined); // surfaced through the stream wrapper
   try {
+    if (ep.pin !== undefined) checkPin(ep, publicKeyFromCert(socket.getPeerCertificate(true)));
     await joinRelay(socket, {
       room: opts.room,
       role: opts.role,
@@ -125,7 +160,7 @@ async function viaTcp(ep: RelayEndpoint, opts: RelayConnectOptions): Promise<Mux
 
 async function viaQuic(ep: RelayEndpoint, opts: RelayConnectOptions): Promise<MuxLink> {
   const started = performance.now();
-  const { link } = await dialQuic({
+  const { link, peerPublicKey } = await dialQuic({
     identity: opts.identity,
     host: ep.host,
     port: ep.port,
@@ -134,6 +169,7 @@ async function viaQuic(ep: RelayEndpoint, opts: RelayConnectOptions): Promise<Mu
   });
   const rttMs = link.info.rttMs ?? performance.now() - started;
   try {
+    checkPin(ep, peerPublicKey);
     const stream = await link.openStream();
     const pipe = await joinRelayStream(stream, {
       room: opts.room,

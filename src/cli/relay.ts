@@ -1,4 +1,5 @@
 /** `ferry relay`: run a relay (TCP+TLS always, QUIC when `--quic-port` is given). */
+import { fingerprint, shortFingerprint } from '../engine/crypto/identity.js';
 import { createSelfSignedCert } from '../engine/transport/tls-cert.js';
 import { startQuicRelayFront } from '../relay/quic-front.js';
 import { startRelay } from '../relay/server.js';
@@ -50,16 +51,23 @@ export async function relayCommand(
           port: quicPort,
           rooms: relay.rooms,
         });
+  const pin = shortFingerprint(identity.publicKey);
   out.line({
     type: 'listening',
     host: listen.host,
     tcp_port: relay.port,
     quic_port: quic?.port ?? null,
     metrics_port: relay.metricsPort ?? null,
+    fingerprint: fingerprint(identity.publicKey),
+    pin,
   });
   out.say(
     `ferry relay on ${listen.host}: tcp ${relay.port}${quic ? `, quic ${quic.port}` : ''}` +
       (relay.metricsPort ? `, metrics http://${metrics!.host}:${relay.metricsPort}/metrics` : ''),
+  );
+  out.say(
+    `its key: ${pin}. Clients that write the address as HOST:${relay.port}#${pin} ` +
+      'check it and refuse a machine posing as this relay.',
   );
   if (listen.host === '127.0.0.1' || listen.host === '::1') {
     out.say('(loopback only; pass --listen 0.0.0.0:9009 to serve other machines)');

@@ -22,6 +22,7 @@ let big: string;
 let relay: FerryProcess;
 let tcpPort: number;
 let quicPort: number;
+let pin: string;
 
 async function randomFile(path: string, size: number): Promise<void> {
   const fh = await open(path, 'w');
@@ -57,6 +58,7 @@ beforeAll(async () => {
   const l = await relay.waitFor((x) => x['type'] === 'listening');
   tcpPort = l['tcp_port'] as number;
   quicPort = l['quic_port'] as number;
+  pin = l['pin'] as string;
 }, 60_000);
 
 afterAll(async () => {
@@ -119,9 +121,10 @@ describe('ferry send / receive through a relay process', () => {
     );
 
   for (const t of transports) {
-    it(`64 MiB over ${t}: identical output, documented JSON lines`, async () => {
+    it(`64 MiB over ${t} (relay key pinned in the address): identical output, documented JSON lines`, async () => {
       const { code, out, s, r } = names();
-      const addr = t === 'tcp' ? `127.0.0.1:${tcpPort}` : `quic://127.0.0.1:${quicPort}`;
+      const addr =
+        t === 'tcp' ? `127.0.0.1:${tcpPort}#${pin}` : `quic://127.0.0.1:${quicPort}#${pin}`;
       const snd = send([small], code, s, addr);
       await snd.waitFor((l) => l['type'] === 'code');
       await mkdir(out);
@@ -212,6 +215,24 @@ describe('ferry send / receive through a relay process', () => {
     expect(await sha(join(out, 'data256.bin'))).toBe(await sha(big));
     await rm(out, { recursive: true });
   }, 180_000);
+
+  for (const t of transports) {
+    it(`a relay whose key is not the one pinned (${t}): refused before joining, exit 1, nothing written`, async () => {
+      const { code, out, s, r } = names();
+      const base = t === 'tcp' ? `127.0.0.1:${tcpPort}` : `quic://127.0.0.1:${quicPort}`;
+      const snd = send([small], code, s, base);
+      await snd.waitFor((l) => l['type'] === 'code');
+      await mkdir(out);
+      const other = pin.startsWith('A') ? `B${pin.slice(1)}` : `A${pin.slice(1)}`;
+      const rcv = receive(code, r, out, `${base}#${other}`);
+      expect(await rcv.exit).toBe(1);
+      expect(rcv.lines.at(-1)).toMatchObject({ type: 'error' });
+      expect(String(rcv.lines.at(-1)?.['message'])).toMatch(/not the one its address pins/);
+      expect(await readdir(out)).toEqual([]);
+      snd.proc.kill('SIGINT');
+      expect(await snd.exit).toBe(130);
+    }, 60_000);
+  }
 
   it('a wrong code: clear error on both sides, exit 1, nothing written', async () => {
     const { code, out, s, r } = names();
