@@ -66,7 +66,7 @@ Examples:
     )
     .option(
       '--relay <addr>',
-      'relay HOST:PORT, tcp://… or quic://… (repeatable; env FERRY_RELAY)',
+      'relay HOST:PORT, tcp://… or quic://…, with #KEY to check its key (repeatable; env FERRY_RELAY)',
       collect,
     )
     .option('--relay-password <password>', 'password of a private relay')
@@ -100,7 +100,7 @@ Examples:
     .option('--port <port>', 'with --listen: UDP/TCP port to listen on (default: any free one)')
     .option(
       '--relay <addr>',
-      'relay HOST:PORT, tcp://… or quic://… (repeatable; env FERRY_RELAY)',
+      'relay HOST:PORT, tcp://… or quic://…, with #KEY to check its key (repeatable; env FERRY_RELAY)',
       collect,
     )
     .option('--relay-password <password>', 'password of a private relay')
@@ -178,7 +178,7 @@ Examples:
     .option('-y, --yes', 'accept without asking if the sender offers something else')
     .option(
       '--relay <addr>',
-      'relay HOST:PORT, tcp://… or quic://… (repeatable; env FERRY_RELAY)',
+      'relay HOST:PORT, tcp://… or quic://…, with #KEY to check its key (repeatable; env FERRY_RELAY)',
       collect,
     )
     .option('--relay-password <password>', 'password of a private relay')

@@ -21,7 +21,7 @@ export const DEFAULT_RELAY_LISTEN = '127.0.0.1:9009';
 export const VALUE_FORMS: Readonly<Record<SettingKey, string>> = {
   deviceName: 'name announced to peers',
   downloadDir: 'directory for received files',
-  relays: 'HOST:PORT[,…] (tcp:// or quic:// allowed)',
+  relays: 'HOST:PORT[#KEY][,…] (tcp:// or quic:// allowed)',
   maxConcurrent: 'transfers at once, 1..32',
   chunkSize: 'power of two, 64k..16M',
   windowMemory: 'bytes in flight per transfer, 1M..1G',
