@@ -161,9 +161,9 @@ export class FerryApp implements FerryController {
       table: this.#lan?.table ?? new PeerTable({ now: () => Date.now() }),
       links: this.#links,
       pinnedKey: (fp) => this.#config.knownPeer(fp)?.publicKey,
-      deviceName: this.#config.deviceName,
-      chunkSize: this.#config.settings.chunkSize,
-      memoryBudget: this.#config.settings.windowMemory,
+      deviceName: () => this.#config.deviceName,
+      chunkSize: () => this.#config.settings.chunkSize,
+      memoryBudget: () => this.#config.settings.windowMemory,
       throttle: () => this.#throttle(),
       confirmNew: async (job, peer) => {
         // The words were compared for this key when the job first started
@@ -467,8 +467,16 @@ export class FerryApp implements FerryController {
     const s = this.#config.settings;
     if (k === 'maxConcurrent') this.#queue.setMaxConcurrent(s.maxConcurrent);
     if (k === 'rateLimit') this.#global.setRate(s.rateLimit);
-    if (['deviceName', 'mdns', 'mdnsInterface', 'chunkSize', 'windowMemory'].includes(k)) {
-      this.#notice('info', `${k} takes effect for new transfers, or when ferry starts again`);
+    if (k === 'deviceName' && this.#lan) {
+      // Peers see the new name at the next announcement: now.
+      this.#lan.rename(this.#config.deviceName);
+      void this.#announce();
+    }
+    if (k === 'chunkSize' || k === 'windowMemory') {
+      this.#notice('info', `${k} applies to transfers that start from now on`);
+    }
+    if (k === 'mdns' || k === 'mdnsInterface') {
+      this.#notice('info', `${k} takes effect when ferry starts again`);
     }
     this.#version++;
   }

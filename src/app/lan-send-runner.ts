@@ -32,9 +32,10 @@ export interface LanSendRunnerOptions {
   readonly links: PeerLinks;
   /** The pinned key of a known peer (hex), if any: it wins over the announced one. */
   readonly pinnedKey: (fingerprint: string) => string | undefined;
-  readonly deviceName?: string;
-  readonly chunkSize?: number;
-  readonly memoryBudget?: number;
+  /** Read at the start of each attempt, so a changed setting applies to the next transfer. */
+  readonly deviceName?: () => string | undefined;
+  readonly chunkSize?: () => number | undefined;
+  readonly memoryBudget?: () => number | undefined;
   /** One limiter for every job, or one per job (global and per-transfer limits combined). */
   readonly throttle?: Throttle | ((job: Job) => Throttle | undefined);
   /**
@@ -90,9 +91,9 @@ export class LanSendRunner implements JobRunner {
               expected,
               files.map((f) => f.path),
             ),
-            ...(o.deviceName ? { deviceName: o.deviceName } : {}),
-            ...(o.chunkSize ? { chunkSize: o.chunkSize } : {}),
-            ...(o.memoryBudget ? { memoryBudget: o.memoryBudget } : {}),
+            ...optional('deviceName', o.deviceName?.()),
+            ...optional('chunkSize', o.chunkSize?.()),
+            ...optional('memoryBudget', o.memoryBudget?.()),
             ...(throttle ? { throttle } : {}),
             ...(!pinned && o.confirmNew
               ? { confirmPeer: (p: PeerFacts) => o.confirmNew!(job, p) }
@@ -112,4 +113,9 @@ export class LanSendRunner implements JobRunner {
 function asOutcome(err: unknown): RunOutcome {
   const fe = toFerryError(err);
   return { ok: false, error: { code: fe.code, message: fe.message, retryable: fe.retryable } };
+}
+
+/** `{ [key]: value }` when the value is set (exactOptionalPropertyTypes-friendly). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value ? { [key]: value } : {}) as { [P in K]?: V };
 }

@@ -41,11 +41,13 @@ export class LanDiscovery {
   readonly #mdns: MdnsDiscovery;
   readonly #opts: LanDiscoveryOptions;
   readonly #timer: NodeJS.Timeout;
+  #name: string;
 
   private constructor(mdns: MdnsDiscovery, table: PeerTable, opts: LanDiscoveryOptions) {
     this.#mdns = mdns;
     this.table = table;
     this.#opts = opts;
+    this.#name = opts.name;
     this.#timer = setInterval(() => table.expire(), 1000);
     this.#timer.unref();
   }
@@ -72,9 +74,18 @@ export class LanDiscovery {
     return this.#mdns.advertise(this.#opts.name, {
       version: ADVERT_VERSION,
       publicKey: this.#opts.publicKey,
-      name: this.#opts.name,
+      name: this.#name,
       ...listening,
     });
+  }
+
+  /**
+   * Announce under another device name from the next `announce` on. The mDNS
+   * instance keeps its first name (peers key devices by their key, and show
+   * the name the advert carries).
+   */
+  rename(name: string): void {
+    this.#name = name;
   }
 
   /** Ask everyone to answer now (e.g. when the user opens the peer list). */

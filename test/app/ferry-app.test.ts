@@ -78,6 +78,11 @@ describe.skipIf(!onlyLoopback)('FerryApp: two instances on loopback', () => {
       a.snapshot().peers.find((p) => p.fingerprint === bFp && p.online),
     );
     expect(bobSeen).toMatchObject({ name: 'bob-box', badge: 'new' });
+    // A new device name reaches the peers at once, not at the next start.
+    b.setSetting('deviceName', 'bob-renamed');
+    await until('alice to see the new name', () =>
+      a.snapshot().peers.find((p) => p.fingerprint === bFp && p.name === 'bob-renamed'),
+    );
 
     const id = await a.sendToPeer([src], bFp);
     // The sender holds the data until its user compares the words…

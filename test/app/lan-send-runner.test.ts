@@ -79,8 +79,8 @@ describe.skipIf(!onlyLoopback)('LanSendRunner + Scheduler against a real listene
       table: lan.table,
       links,
       pinnedKey: () => undefined,
-      deviceName: 'runner',
-      chunkSize: 256 * 1024,
+      deviceName: () => 'runner',
+      chunkSize: () => 256 * 1024,
     });
     const queue = new Scheduler({ runner, clock: systemClock, maxConcurrent: 2 });
     let maxRunning = 0;
