@@ -61,7 +61,12 @@ export async function receiveCommand(
   if (earlier) {
     out.say(`resuming session ${earlier.id.slice(0, 8)}`);
     return receiveByRendezvous(
-      { ...resumeOf(earlier), resumeTransferId: earlier.id, codeHash },
+      {
+        ...resumeOf(earlier),
+        resumeTransferId: earlier.transferId ?? earlier.id,
+        recordId: earlier.id,
+        codeHash,
+      },
       {
         ...opts,
         ...(opts.dir === undefined && earlier.targetDir ? { dir: earlier.targetDir } : {}),
@@ -94,6 +99,8 @@ export interface ReceiveRendezvous {
   readonly resumeTransferId?: string;
   /** Code sessions: recorded so the same code typed again finds the session. */
   readonly codeHash?: string;
+  /** Resuming: the session record to keep (see SessionBase.recordId). */
+  readonly recordId?: string;
 }
 
 /** Find the sender (LAN, direct, relays), show the offer, receive, verify. */
@@ -162,6 +169,7 @@ export async function receiveByRendezvous(
       paths: [targetDir],
       targetDir,
       ...(rv.codeHash ? { codeHash: rv.codeHash } : {}),
+      ...(rv.recordId ? { recordId: rv.recordId } : {}),
     },
     signal,
   );

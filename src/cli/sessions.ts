@@ -30,6 +30,12 @@ export interface SessionBase {
   readonly targetDir?: string;
   /** Code sessions: see SessionRecord.codeHash. */
   readonly codeHash?: string;
+  /**
+   * The record this run continues, when its id is not the transfer id (the
+   * app names a receive by code before it knows the transfer): progress goes
+   * there instead of into a second record.
+   */
+  readonly recordId?: string;
 }
 
 /**
@@ -65,11 +71,13 @@ export function trackSession(
         }
         break;
       case 'started': {
-        id = e.transferId;
-        const before = registry.get(id);
+        const rid = base.recordId ?? e.transferId;
+        id = rid;
+        const before = registry.get(rid);
         safely(() =>
           registry.put({
-            id: e.transferId,
+            id: rid,
+            ...(rid === e.transferId ? {} : { transferId: e.transferId }),
             direction: base.direction,
             state: 'transferring',
             priority: before?.priority ?? 'normal',
@@ -254,7 +262,7 @@ export async function resumeCommand(
   }
   out.say('waiting for the sender (a ferry send still running, or ferry resume on its side)');
   return receiveByRendezvous(
-    { ...rv, resumeTransferId: r.transferId ?? r.id },
+    { ...rv, resumeTransferId: r.transferId ?? r.id, recordId: r.id },
     { ...opts, ...(r.targetDir ? { dir: r.targetDir } : {}) },
     out,
     signal,

@@ -122,6 +122,37 @@ describe('resuming a code session after both sides restarted', () => {
     expect(await sha(join(out, 'movie.bin'))).toBe(await sha(file));
   }, 120_000);
 
+  it('a receive the app recorded under its own id: ferry resume continues that record, no second one', async () => {
+    const s = join(dir, 'cfg-s5');
+    const r = join(dir, 'cfg-r5');
+    const out = join(dir, 'out5');
+    await mkdir(out);
+    const code = '4646-apple-river-stone';
+    const snd = run(['send', file, '--code', code, '--json', '--config-dir', s]);
+    await snd.waitFor((x) => x['type'] === 'code');
+    const rcv = run(['receive', code, '--yes', '--dir', out, '--json', '--config-dir', r]);
+    await killWhenCheckpointed(rcv, r, 8 * MiB);
+    await snd.waitFor((x) => x['type'] === 'waiting', 30_000);
+    // Re-key the record as the app does for a receive by code: a job id of
+    // its own, the transfer id beside it.
+    const path = join(r, 'sessions.json');
+    const doc = JSON.parse(await readFile(path, 'utf8')) as {
+      sessions: Record<string, Record<string, unknown>>;
+    };
+    const [transferId, record] = Object.entries(doc.sessions)[0]!;
+    const jobId = randomBytes(16).toString('hex');
+    doc.sessions = { [jobId]: { ...record, id: jobId, transferId } };
+    await writeFile(path, JSON.stringify(doc));
+
+    const rcv2 = run(['resume', jobId.slice(0, 8), '--json', '--config-dir', r]);
+    expect(await rcv2.exit, rcv2.stderr).toBe(0);
+    expect(await snd.exit, snd.stderr).toBe(0);
+    expect(await sha(join(out, 'movie.bin'))).toBe(await sha(file));
+    const after = await sessions(r);
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ id: jobId, state: 'done', bytes_done: 64 * MiB });
+  }, 120_000);
+
   it('kill -9 of the sender only: the receiver stops with an error; ferry resume on both finishes it', async () => {
     const s = join(dir, 'cfg-s3');
     const r = join(dir, 'cfg-r3');
