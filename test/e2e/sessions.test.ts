@@ -56,16 +56,25 @@ async function sessions(cfg: string): Promise<Record<string, unknown>[]> {
   return (p.lines.at(-1)!['sessions'] as Record<string, unknown>[]) ?? [];
 }
 
+/**
+ * A sender and a receiver of `file` under a code of their own (config dirs
+ * and output folder named after `tag`), both started; the receiver is running.
+ */
+async function pair(tag: string, nameplate: number) {
+  const s = join(dir, `cfg-s${tag}`);
+  const r = join(dir, `cfg-r${tag}`);
+  const out = join(dir, `out${tag}`);
+  await mkdir(out);
+  const code = `${nameplate}-apple-river-stone`;
+  const snd = run(['send', file, '--code', code, '--json', '--config-dir', s]);
+  await snd.waitFor((x) => x['type'] === 'code');
+  const rcv = run(['receive', code, '--yes', '--dir', out, '--json', '--config-dir', r]);
+  return { s, r, out, snd, rcv };
+}
+
 describe('resuming a code session after both sides restarted', () => {
   it('kill -9 of sender and receiver, then ferry resume <id> on both: verified, only the rest travels', async () => {
-    const s = join(dir, 'cfg-s');
-    const r = join(dir, 'cfg-r');
-    const out = join(dir, 'out');
-    await mkdir(out);
-    const code = '4242-apple-river-stone';
-    const snd = run(['send', file, '--code', code, '--json', '--config-dir', s]);
-    await snd.waitFor((x) => x['type'] === 'code');
-    const rcv = run(['receive', code, '--yes', '--dir', out, '--json', '--config-dir', r]);
+    const { s, r, out, snd, rcv } = await pair('', 4242);
     await killWhenCheckpointed(rcv, r, 8 * MiB);
     snd.proc.kill('SIGKILL');
     await snd.exit;
@@ -102,14 +111,7 @@ describe('resuming a code session after both sides restarted', () => {
   }, 120_000);
 
   it('kill -9 of the receiver only: ferry resume <id> meets the original sender, which never stopped', async () => {
-    const s = join(dir, 'cfg-s4');
-    const r = join(dir, 'cfg-r4');
-    const out = join(dir, 'out4');
-    await mkdir(out);
-    const code = '4545-apple-river-stone';
-    const snd = run(['send', file, '--code', code, '--json', '--config-dir', s]);
-    await snd.waitFor((x) => x['type'] === 'code');
-    const rcv = run(['receive', code, '--yes', '--dir', out, '--json', '--config-dir', r]);
+    const { r, out, snd, rcv } = await pair('4', 4545);
     await killWhenCheckpointed(rcv, r, 8 * MiB);
     await snd.waitFor((x) => x['type'] === 'waiting', 30_000); // it waits to resume
     const [rs] = await sessions(r);
@@ -123,14 +125,7 @@ describe('resuming a code session after both sides restarted', () => {
   }, 120_000);
 
   it('a receive the app recorded under its own id: ferry resume continues that record, no second one', async () => {
-    const s = join(dir, 'cfg-s5');
-    const r = join(dir, 'cfg-r5');
-    const out = join(dir, 'out5');
-    await mkdir(out);
-    const code = '4646-apple-river-stone';
-    const snd = run(['send', file, '--code', code, '--json', '--config-dir', s]);
-    await snd.waitFor((x) => x['type'] === 'code');
-    const rcv = run(['receive', code, '--yes', '--dir', out, '--json', '--config-dir', r]);
+    const { r, out, snd, rcv } = await pair('5', 4646);
     await killWhenCheckpointed(rcv, r, 8 * MiB);
     await snd.waitFor((x) => x['type'] === 'waiting', 30_000);
     // Re-key the record as the app does for a receive by code: a job id of
@@ -154,14 +149,7 @@ describe('resuming a code session after both sides restarted', () => {
   }, 120_000);
 
   it('kill -9 of the sender only: the receiver stops with an error; ferry resume on both finishes it', async () => {
-    const s = join(dir, 'cfg-s3');
-    const r = join(dir, 'cfg-r3');
-    const out = join(dir, 'out3');
-    await mkdir(out);
-    const code = '4444-apple-river-stone';
-    const snd = run(['send', file, '--code', code, '--json', '--config-dir', s]);
-    await snd.waitFor((x) => x['type'] === 'code');
-    const rcv = run(['receive', code, '--yes', '--dir', out, '--json', '--config-dir', r]);
+    const { s, r, out, snd, rcv } = await pair('3', 4444);
     await rcv.waitFor((x) => x['type'] === 'progress' && Number(x['bytes']) >= 4 * MiB);
     snd.proc.kill('SIGKILL');
     expect(await rcv.exit).toBe(1);
@@ -177,14 +165,7 @@ describe('resuming a code session after both sides restarted', () => {
   }, 120_000);
 
   it('cancel removes a receive session’s partial file and checkpoint; unknown ids are usage errors', async () => {
-    const s = join(dir, 'cfg-s2');
-    const r = join(dir, 'cfg-r2');
-    const out = join(dir, 'out2');
-    await mkdir(out);
-    const code = '4343-apple-river-stone';
-    const snd = run(['send', file, '--code', code, '--json', '--config-dir', s]);
-    await snd.waitFor((x) => x['type'] === 'code');
-    const rcv = run(['receive', code, '--yes', '--dir', out, '--json', '--config-dir', r]);
+    const { r, out, snd, rcv } = await pair('2', 4343);
     await killWhenCheckpointed(rcv, r, 4 * MiB);
     snd.proc.kill('SIGKILL');
     expect((await readdir(out)).some((f) => f.endsWith('.part'))).toBe(true);
