@@ -27,6 +27,7 @@ import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './mer
 import {
   checkFreeSpace,
   createPartFile,
+  defaultFileMode,
   ensureFolder,
   openExistingPart,
   placeWithoutOverwrite,
@@ -564,6 +565,9 @@ export class ReceiveTransfer extends Transfer {
       return;
     }
     if (rf.savedAs === null) {
+      // Private (0600) while partial and unverified; once verified, the mode
+      // any new file gets here (0666 less the umask), as cp or curl would.
+      await rf.handle!.chmod(defaultFileMode());
       await rf.handle!.sync();
       await rf.handle!.close();
       rf.handle = null;

@@ -226,6 +226,15 @@ export async function createPartFile(
 }
 
 /**
+ * The mode a new file gets from this process: 0666 less the umask. (Reading
+ * the umask with `process.umask()` is deprecated in the documentation only,
+ * DEP0139: it warns nowhere, and there is no other way to learn it.)
+ */
+export function defaultFileMode(): number {
+  return 0o666 & ~process.umask();
+}
+
+/**
  * Open a part file from an earlier session to resume it. Throws HOSTILE_NAME
  * if it is a symlink, IO if it is missing or not a regular file.
  */
