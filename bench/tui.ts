@@ -110,6 +110,7 @@ export class SimulatedController implements FerryController {
       label: j.files.length === 1 ? (j.files[0]?.path ?? '') : `${j.files.length} files`,
       peer: this.peers[i % this.peers.length]?.name ?? '?',
       via: 'lan',
+      pausedByPeer: false,
       state: 'transferring',
       priority: i % 5 === 0 ? 'high' : 'normal',
       total: j.total,

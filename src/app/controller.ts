@@ -79,6 +79,8 @@ export interface JobView {
   readonly peer: string;
   readonly via: 'lan' | 'code';
   readonly state: JobState;
+  /** `state` is 'paused' because the peer paused (our queue did not). */
+  readonly pausedByPeer: boolean;
   readonly priority: Priority;
   readonly total: number;
   readonly bytesDone: number;

@@ -144,8 +144,13 @@ export class JobTrack {
           }));
     const total = s && s.total > 0 ? s.total : files.reduce((n, f) => n + f.size, 0);
     const peer = s?.peer ?? null;
+    // The queue knows only our own pauses: one the peer holds shows here.
+    const pausedByPeer = job.state === 'transferring' && s?.state === 'paused';
     const running =
-      job.state === 'transferring' || job.state === 'verifying' || job.state === 'awaiting-accept';
+      !pausedByPeer &&
+      (job.state === 'transferring' ||
+        job.state === 'verifying' ||
+        job.state === 'awaiting-accept');
     const bytesDone = s && s.total > 0 ? s.bytesDone : this.bytesDone;
     return {
       id: job.id,
@@ -164,7 +169,8 @@ export class JobTrack {
           ? shortFingerprint(peer.publicKey)
           : this.facts.peerLabel,
       via: this.facts.via,
-      state: job.state,
+      state: pausedByPeer ? 'paused' : job.state,
+      pausedByPeer,
       priority: job.priority,
       total,
       bytesDone: job.state === 'done' ? total : bytesDone,

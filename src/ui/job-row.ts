@@ -76,6 +76,8 @@ export function stateText(job: JobView, now: number): string {
       return 'awaiting ok';
     case 'transferring':
       return job.direction === 'send' ? 'sending' : 'receiving';
+    case 'paused':
+      return job.pausedByPeer ? 'peer paused' : 'paused';
     case 'retrying':
       return job.retryAt === null
         ? 'retrying'

@@ -98,6 +98,18 @@ describe.skipIf(!onlyLoopback)('FerryApp: two instances on loopback', () => {
     b.answerOffer(offer.id, 'accept');
     a.confirmPeer(id, true);
 
+    // A pause on the receiver shows on the sender as the peer's.
+    await until('bytes moving', () => (job(b.snapshot(), id)?.bytesDone ?? 0) > 0, 60_000);
+    b.togglePause(id);
+    const held = await until('the sender to show the pause', () => {
+      const j = job(a.snapshot(), id);
+      return j?.pausedByPeer ? j : undefined;
+    });
+    expect(held).toMatchObject({ state: 'paused', rateBps: 0, etaSeconds: null });
+    b.togglePause(id);
+    await until('the sender to go on', () => job(a.snapshot(), id)?.state === 'transferring');
+    expect(job(a.snapshot(), id)?.pausedByPeer).toBe(false);
+
     // Quit the receiver once a good part arrived (its checkpoint is on disk).
     await until(
       'progress',

@@ -56,6 +56,7 @@ export function job(j: Partial<JobView> & { id: string }): JobView {
     peer: 'alice',
     via: 'lan',
     state: 'transferring',
+    pausedByPeer: false,
     priority: 'normal',
     total: 100 * 1024 * 1024,
     bytesDone: 45 * 1024 * 1024,

@@ -70,6 +70,10 @@ describe('queue rows', () => {
     expect(spins(text(jobRowSegs(job({ id: 't' }), cols, now, false, 3)))).toBe(false);
     expect(stateText(job({ id: 'w', state: 'waiting-for-peer' }), now)).toBe('waiting peer');
     expect(stateText(job({ id: 'x', direction: 'receive' }), now)).toBe('receiving');
+    expect(stateText(job({ id: 'p', state: 'paused' }), now)).toBe('paused');
+    expect(stateText(job({ id: 'q', state: 'paused', pausedByPeer: true }), now)).toBe(
+      'peer paused',
+    );
     expect(stateText(job({ id: 'n', needsConfirm: true }), now)).toBe('check words');
     const relay = job({
       id: 'l',
