@@ -78,6 +78,24 @@ export class PeerLinks {
     }
   }
 
+  /**
+   * Close the link to `fp` now, even while transfers use it: the device came
+   * back with new ports, so the old connection is dead but would take the
+   * transport's idle timeout to say so. Its transfers fail with a connection
+   * error and are retried on a new link. True if there was one.
+   */
+  forget(fp: string): boolean {
+    const entry = this.#links.get(fp);
+    if (!entry) return false;
+    this.#links.delete(fp);
+    clearTimeout(entry.idle);
+    entry.link.then(
+      (l) => l.close().catch(() => undefined),
+      () => undefined,
+    );
+    return true;
+  }
+
   /** Close every link. */
   async close(): Promise<void> {
     this.#closing.abort();

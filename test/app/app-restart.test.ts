@@ -30,6 +30,7 @@ interface JobLine {
   readonly bytesDone: number;
   readonly total: number;
   readonly resumed: boolean;
+  readonly reconnected: boolean;
 }
 
 interface Child {
@@ -129,6 +130,9 @@ describe.skipIf(!onlyLoopback)('the app after kill -9 (LAN session)', () => {
       expect(await sha(join(p.inbox, 'data.bin'))).toBe(await sha(p.src));
       // Only the missing part travelled after the restart.
       expect(tx.jobs.get(id)?.resumed).toBe(true);
+      // A sender that stayed up dropped the dead link as soon as the
+      // receiver announced its new ports (not after the idle timeout).
+      if (victim === 'receiver') expect(tx.jobs.get(id)?.reconnected).toBe(true);
       const rec = SessionRegistry.open(p.b).get(id);
       expect(rec?.state).toBe('done');
       expect(rec?.bytesDone).toBe(20 * 1024 * 1024 + 5);

@@ -48,6 +48,27 @@ describe('PeerLinks', () => {
     expect(made.every((m) => m.state.closed)).toBe(true);
   });
 
+  it('forget closes a link in use at once; the next stream dials a new one', async () => {
+    const made: ReturnType<typeof fakeLink>[] = [];
+    const links = new PeerLinks({
+      dial: async () => {
+        const l = fakeLink();
+        made.push(l);
+        return l.link;
+      },
+    });
+    const lease = await links.openStream(peer('p1'), key, signal);
+    expect(links.forget('p1')).toBe(true);
+    await new Promise((r) => setImmediate(r));
+    expect(made[0]!.state.closed).toBe(true);
+    expect(links.forget('p1')).toBe(false);
+    await links.openStream(peer('p1'), key, signal);
+    expect(links.dials).toBe(2);
+    lease.release(); // the old lease's release leaves the new link alone
+    expect(made[1]!.state.closed).toBe(false);
+    await links.close();
+  });
+
   it('closes a link once it has been idle, and dials a fresh one after', async () => {
     const made: ReturnType<typeof fakeLink>[] = [];
     const links = new PeerLinks({
