@@ -79,8 +79,10 @@ export interface ReceiveOptions extends PeerAuth {
   /** Fail with TIMEOUT when the peer sends nothing this long while we wait on it; default 30 s. */
   readonly idleTimeoutMs?: number;
   /**
-   * Asked before each data frame is handled, for its payload bytes; while it
-   * waits nothing is read, which holds the sender back through its window.
+   * Asked before each chunk is verified and written, for its payload bytes.
+   * Waiting chunks hold back their writes and acks, and so the sender's
+   * window; frames are still read up to `memoryBudget`, so a cancel or pause
+   * behind them is seen at once.
    */
   readonly throttle?: Throttle;
 }
@@ -388,11 +390,7 @@ export class ReceiveTransfer extends Transfer {
       if (this.isFinished) return;
       if (inc === null) throw new ConnectionError('sender closed the stream before completing');
       if (inc.kind === 'data') {
-        if (throttle) {
-          await this.takeThrottle(throttle, inc.payload.length, this.#ended.signal);
-          if (this.isFinished) return;
-        }
-        await this.#onData(inc.header, inc.leaf, inc.payload);
+        await this.#onData(inc.header, inc.leaf, inc.payload, throttle);
         continue;
       }
       const msg = inc.msg;
@@ -416,7 +414,19 @@ export class ReceiveTransfer extends Transfer {
     return rf;
   }
 
-  async #onData(h: DataHeader, leaf: Uint8Array, payload: Uint8Array): Promise<void> {
+  /**
+   * Check a chunk's header and start its verify-and-write, behind the
+   * bandwidth limit when there is one. The limit holds back the writes (and
+   * so the acks, and so the sender's window), not this loop: frames keep
+   * being read up to the memory budget, so a cancel or pause behind
+   * throttled data is seen at once instead of after it.
+   */
+  async #onData(
+    h: DataHeader,
+    leaf: Uint8Array,
+    payload: Uint8Array,
+    throttle: Throttle | undefined,
+  ): Promise<void> {
     const rf = this.#file(h.file);
     if (rf.verified || rf.savedAs)
       throw new ProtocolError(`chunk for file ${h.file}, already verified`);
@@ -439,7 +449,13 @@ export class ReceiveTransfer extends Transfer {
     this.setChunk(h.file, h.chunk, ChunkState.InFlight);
     rf.pending++;
     this.#pendingBytes += len;
-    this.#verifyAndWrite(rf, h.chunk, data, shipped).then(
+    const wire = payload.length;
+    const work = throttle
+      ? this.takeThrottle(throttle, wire, this.#ended.signal).then(() =>
+          this.isFinished ? undefined : this.#verifyAndWrite(rf, h.chunk, data, shipped),
+        )
+      : this.#verifyAndWrite(rf, h.chunk, data, shipped);
+    work.then(
       () => {
         rf.pending--;
         this.#pendingBytes -= len;

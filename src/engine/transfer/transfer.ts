@@ -68,6 +68,7 @@ export abstract class Transfer {
   protected peerName: string | undefined;
   #resumeSecret: Uint8Array | null = null;
   #throttleWaits = 0;
+  #throttlePing: NodeJS.Timeout | undefined;
   protected transferIdHex: string | null = null;
   protected total = 0;
   protected bytesDone = 0;
@@ -128,20 +129,21 @@ export abstract class Transfer {
    * slow sender as silent only below about one chunk per idle timeout.)
    */
   protected async takeThrottle(t: Throttle, bytes: number, signal: AbortSignal): Promise<void> {
-    this.#throttleWaits++;
-    // A long wait would look like silence to the peer's watchdog: say we are here.
-    const ping = setInterval(
-      () => {
-        this.channel?.sendControl({ t: 'ping' }).catch(() => undefined);
-      },
-      Math.max(50, this.#idleMs / 3),
-    );
-    ping.unref();
+    // A long wait would look like silence to the peer's watchdog: say we are
+    // here, once per interval however many chunks wait.
+    if (this.#throttleWaits++ === 0) {
+      this.#throttlePing = setInterval(
+        () => {
+          this.channel?.sendControl({ t: 'ping' }).catch(() => undefined);
+        },
+        Math.max(50, this.#idleMs / 3),
+      );
+      this.#throttlePing.unref();
+    }
     try {
       await t.take(bytes, signal);
     } finally {
-      clearInterval(ping);
-      this.#throttleWaits--;
+      if (--this.#throttleWaits === 0) clearInterval(this.#throttlePing);
       this.#lastActivity = this.now();
     }
   }
