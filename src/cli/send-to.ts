@@ -43,7 +43,7 @@ export async function sendToPeer(
   }
   const configDir = resolveConfigDir(opts.configDir);
   const config = openConfig(opts, out);
-  const { files, skipped } = await walkSources(paths);
+  const { files, dirs, skipped } = await walkSources(paths);
   const identity = await loadOrCreateIdentity(configDir);
   const lan = await startLan(lanSettings(opts, config), identity, config, out, true);
   try {
@@ -76,8 +76,9 @@ export async function sendToPeer(
       known: Boolean(known),
     });
     out.say(
-      `Sending ${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)}) ` +
-        `to ${displayName(known?.nickname ?? peer.name)} (${peer.shortId}${known ? ', known' : ', new device'})`,
+      `Sending ${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)})` +
+        (dirs.length > 0 ? ` and ${dirs.length} empty folder(s)` : '') +
+        ` to ${displayName(known?.nickname ?? peer.name)} (${peer.shortId}${known ? ', known' : ', new device'})`,
     );
     if (skipped.length > 0) {
       out.line({ type: 'skipped', paths: skipped });

@@ -122,7 +122,7 @@ export async function sendByRendezvous(
   const configDir = resolveConfigDir(opts.configDir);
   const config = openConfig(opts, out);
   const { relays, direct, lan: lanOpts } = peerPaths(opts, config);
-  const { files, skipped } = sources ?? (await walkSources(paths));
+  const { files, dirs, skipped } = sources ?? (await walkSources(paths));
   const identity = await loadOrCreateIdentity(configDir);
   const total = files.reduce((s, f) => s + f.size, 0);
   const sessions = openSessions(opts, out);
@@ -157,7 +157,8 @@ export async function sendByRendezvous(
   if (first.code) out.line({ type: 'code', code: first.code });
   out.say(
     `${first.resuming ? `Resuming session ${first.resuming}: sending` : 'Sending'} ` +
-      `${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)})`,
+      `${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)})` +
+      (dirs.length > 0 ? ` and ${dirs.length} empty folder(s)` : ''),
   );
   if (skipped.length > 0) {
     out.line({ type: 'skipped', paths: skipped });
