@@ -126,6 +126,9 @@ export class ReceiveTransfer extends Transfer {
   #acks = new Map<number, number[]>();
   #ackScheduled = false;
   #saveTimer: NodeJS.Timeout | null = null;
+  #placedTimer: NodeJS.Timeout | null = null;
+  /** When the checkpoint was last saved (the transfer's clock); see #savePlaced. */
+  #lastSave = Number.NEGATIVE_INFINITY;
   #saving: Promise<void> = Promise.resolve();
   #bytesWritten = 0;
   #wireBytes = 0;
@@ -599,7 +602,7 @@ export class ReceiveTransfer extends Transfer {
     rf.verified = true;
     this.markFileVerified(rf.index);
     this.state = this.isPaused ? 'paused' : 'transferring';
-    await this.#saveNow();
+    await this.#savePlaced();
     await ch.sendControl({ t: 'file-verified', file: rf.index });
     this.emit({
       type: 'file-verified',
@@ -666,6 +669,11 @@ export class ReceiveTransfer extends Transfer {
       ...(this.peerName ? { peerName: this.peerName } : {}),
     };
     await ch.sendControl({ t: 'complete' });
+    // No save may land after the checkpoint is removed.
+    for (const t of [this.#saveTimer, this.#placedTimer]) if (t) clearTimeout(t);
+    this.#saveTimer = null;
+    this.#placedTimer = null;
+    await this.#saving;
     await this.#opts.store.remove(this.transferIdHex!);
     this.finish('completed', summary);
     await this.stream.closeWrite().catch(() => undefined);
@@ -702,9 +710,33 @@ export class ReceiveTransfer extends Transfer {
     this.#saveTimer.unref();
   }
 
+  /**
+   * A file was placed under its final name: record it now, so a resume
+   * after a crash knows it is there; but at most once per half checkpoint
+   * interval. The checkpoint holds every file, so a save per file made a
+   * transfer of N small files cost O(N²) (3000 files of 4 KiB: 29.5 s, 102
+   * files/s). A crash inside that half interval can make a resume fetch
+   * those few small files again, as `name (1)`.
+   */
+  async #savePlaced(): Promise<void> {
+    const spacing = (this.#opts.checkpointIntervalMs ?? 1000) / 2;
+    const wait = this.#lastSave + spacing - this.now();
+    if (wait <= 0) {
+      await this.#saveNow();
+      return;
+    }
+    if (this.#placedTimer) return;
+    this.#placedTimer = setTimeout(() => {
+      this.#placedTimer = null;
+      this.#saveNow().catch(() => undefined);
+    }, wait);
+    this.#placedTimer.unref();
+  }
+
   /** Persist the checkpoint now (saves are serialized; the latest state wins). */
   #saveNow(): Promise<void> {
     if (!this.transferIdHex || this.#files.length === 0) return this.#saving;
+    this.#lastSave = this.now();
     const cp = this.#checkpoint();
     this.#saving = this.#saving.then(() => this.#opts.store.save(cp)).catch(() => undefined);
     return this.#saving;
@@ -716,6 +748,8 @@ export class ReceiveTransfer extends Transfer {
     this.#ended.abort();
     if (this.#saveTimer) clearTimeout(this.#saveTimer);
     this.#saveTimer = null;
+    if (this.#placedTimer) clearTimeout(this.#placedTimer);
+    this.#placedTimer = null;
     this.channel?.dispose();
     if (outcome === 'completed') return;
     // The loop may be inside a step (placing a verified file, say): let it

@@ -88,4 +88,25 @@ describe('receiver checkpoints', () => {
     expect(await store.load(summary.transferId)).toBeUndefined();
     expect(store.ids).toEqual([]);
   });
+
+  it('many small files: a bounded number of saves, not one per file, and none after completion', async () => {
+    const src = await tempDir();
+    const dst = await tempDir();
+    dirs.push(src, dst);
+    const FILES = 300;
+    for (let i = 0; i < FILES; i++) await makeFile(src, `tree/f${i}.txt`, 100 + i);
+    const store = new RecordingStore();
+    const pair = startPair({
+      paths: [join(src, 'tree')],
+      targetDir: dst,
+      store,
+      receive: { checkpointIntervalMs: 60_000 },
+    });
+    await Promise.all([pair.sender.done, pair.receiver.done]);
+    await settle(pair);
+    // One at accept, one for the first placed file, then at most one per
+    // half interval (30 s here): a save per file would be 300.
+    expect(store.saves).toBeLessThan(10);
+    expect(store.ids).toEqual([]); // removed at completion, nothing saved after it
+  });
 });
