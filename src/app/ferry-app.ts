@@ -69,7 +69,7 @@ import { JobTrack } from './job-track.js';
 import { type LanSendJob, LanSendRunner } from './lan-send-runner.js';
 import { noticeReporter } from './notice-reporter.js';
 import { OfferBox } from './offers.js';
-import { PeerLinks } from './peer-links.js';
+import { cameBackOnNewPorts, PeerLinks } from './peer-links.js';
 import { persistQueue, restoreQueue } from './queue-store.js';
 
 /** Options of FerryApp.start (the CLI's global flags). */
@@ -597,9 +597,11 @@ export class FerryApp implements FerryController {
       const before = this.#online.get(fp);
       if (before === where) continue;
       if (before !== undefined) {
-        if (restarted(before, where) && this.#links.forget(fp)) {
+        if (cameBackOnNewPorts(before, where)) {
           // Its old connection is dead; waiting for the transport to notice
-          // takes its idle timeout. The jobs on it fail now and retry.
+          // takes its idle timeout. The jobs on it fail now and retry (those
+          // already retrying go at once, below).
+          this.#links.forget(fp);
           for (const j of this.#queue.list()) {
             if (j.peer === fp && !isFinal(j.state)) {
               this.#track(j.id).note('the device came back on new ports: reconnecting');
@@ -973,28 +975,4 @@ function resolvedPeer(lan: LanDiscovery, query: string) {
   const r = lan.table.resolve(query);
   if (!r.ok) throw new Error(r.message);
   return r.peer;
-}
-
-/**
- * Whether a device's addresses (`address:quic:tcp` lists from #peersChanged)
- * show it restarted: an address it still has now listens on other ports.
- */
-function restarted(before: string, now: string): boolean {
-  const ports = (list: string) =>
-    new Map(
-      list
-        .split(',')
-        .filter(Boolean)
-        .map((e) => {
-          // address:quic:tcp, where an IPv6 address has colons of its own.
-          const i = e.lastIndexOf(':', e.lastIndexOf(':') - 1);
-          return [e.slice(0, i), e.slice(i + 1)] as const;
-        }),
-    );
-  const old = ports(before);
-  for (const [address, p] of ports(now)) {
-    const was = old.get(address);
-    if (was !== undefined && was !== p) return true;
-  }
-  return false;
 }

@@ -167,3 +167,28 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     );
   });
 }
+
+/**
+ * Whether a device's addresses show it restarted: an address it still has
+ * now listens on other ports. Both arguments are comma-separated
+ * `address:quicPort:tcpPort` lists (IPv6 addresses keep their colons).
+ */
+export function cameBackOnNewPorts(before: string, now: string): boolean {
+  const ports = (list: string) =>
+    new Map(
+      list
+        .split(',')
+        .filter(Boolean)
+        .map((e) => {
+          // address:quic:tcp, where an IPv6 address has colons of its own.
+          const i = e.lastIndexOf(':', e.lastIndexOf(':') - 1);
+          return [e.slice(0, i), e.slice(i + 1)] as const;
+        }),
+    );
+  const old = ports(before);
+  for (const [address, p] of ports(now)) {
+    const was = old.get(address);
+    if (was !== undefined && was !== p) return true;
+  }
+  return false;
+}

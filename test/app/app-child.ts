@@ -32,7 +32,6 @@ setInterval(() => {
       bytesDone: j.bytesDone,
       total: j.total,
       resumed: j.events.some((e) => /already there/.test(e.text)),
-      reconnected: j.events.some((e) => /came back on new ports/.test(e.text)),
     })),
   );
   if (line !== last) {

@@ -30,7 +30,6 @@ interface JobLine {
   readonly bytesDone: number;
   readonly total: number;
   readonly resumed: boolean;
-  readonly reconnected: boolean;
 }
 
 interface Child {
@@ -58,7 +57,14 @@ function child(configDir: string, args: string[] = []): Child {
     for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
       const l = JSON.parse(buf.slice(0, nl)) as { job?: JobLine };
       buf = buf.slice(nl + 1);
-      if (l.job) jobs.set(l.job.id, l.job);
+      if (l.job) {
+        // The app keeps a job's last 12 events: a note seen once stays seen.
+        const prev = jobs.get(l.job.id);
+        jobs.set(l.job.id, {
+          ...l.job,
+          resumed: l.job.resumed || (prev?.resumed ?? false),
+        });
+      }
     }
   });
   const exit = new Promise((r) => proc.on('exit', r));
@@ -130,9 +136,6 @@ describe.skipIf(!onlyLoopback)('the app after kill -9 (LAN session)', () => {
       expect(await sha(join(p.inbox, 'data.bin'))).toBe(await sha(p.src));
       // Only the missing part travelled after the restart.
       expect(tx.jobs.get(id)?.resumed).toBe(true);
-      // A sender that stayed up dropped the dead link as soon as the
-      // receiver announced its new ports (not after the idle timeout).
-      if (victim === 'receiver') expect(tx.jobs.get(id)?.reconnected).toBe(true);
       const rec = SessionRegistry.open(p.b).get(id);
       expect(rec?.state).toBe('done');
       expect(rec?.bytesDone).toBe(20 * 1024 * 1024 + 5);

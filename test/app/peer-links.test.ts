@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PeerLinks } from '../../src/app/peer-links.js';
+import { cameBackOnNewPorts, PeerLinks } from '../../src/app/peer-links.js';
 import type { PeerEntry } from '../../src/discovery/peer-table.js';
 import type { ByteStream, Link } from '../../src/engine/transport/link.js';
 
@@ -133,5 +133,23 @@ describe('PeerLinks', () => {
     await links.openStream(peer('p'), key, signal);
     expect(links.dials).toBe(1);
     await links.close();
+  });
+});
+
+describe('cameBackOnNewPorts', () => {
+  it('is true only when an address the device still has listens on other ports', () => {
+    expect(cameBackOnNewPorts('10.0.0.2:5000:5001', '10.0.0.2:6000:6001')).toBe(true);
+    expect(cameBackOnNewPorts('10.0.0.2:5000:5001', '10.0.0.2:5000:5001')).toBe(false);
+    // A new address, or one gone, is not a restart.
+    expect(cameBackOnNewPorts('10.0.0.2:5000:5001', '10.0.0.2:5000:5001,10.0.0.3:5000:5001')).toBe(
+      false,
+    );
+    expect(cameBackOnNewPorts('10.0.0.2:5000:5001,10.0.0.3:5000:5001', '10.0.0.3:5000:5001')).toBe(
+      false,
+    );
+    expect(cameBackOnNewPorts('10.0.0.2:5000:5001', '10.0.0.9:7000:7001')).toBe(false);
+    // IPv6 addresses keep their colons.
+    expect(cameBackOnNewPorts('fe80::1:5000:5001', 'fe80::1:5000:5002')).toBe(true);
+    expect(cameBackOnNewPorts('fe80::1:5000:5001', 'fe80::2:5000:5002')).toBe(false);
   });
 });
