@@ -126,7 +126,8 @@ export class ReceiveTransfer extends Transfer {
   #acks = new Map<number, number[]>();
   #ackScheduled = false;
   #saveTimer: NodeJS.Timeout | null = null;
-  #placedTimer: NodeJS.Timeout | null = null;
+  /** When the pending `#saveTimer` fires (the transfer's clock). */
+  #saveDue = 0;
   /** When the checkpoint was last saved (the transfer's clock); see #savePlaced. */
   #lastSave = Number.NEGATIVE_INFINITY;
   #saving: Promise<void> = Promise.resolve();
@@ -170,25 +171,23 @@ export class ReceiveTransfer extends Transfer {
     this.peerName = cleanPeerName(offer.name);
     this.transferIdHex = toHex(offer.transferId);
     this.#chunkSize = offer.chunkSize;
+    // Every name, file or empty folder, is checked and may appear once.
     const seen = new Set<string>();
-    let total = 0;
-    const segments = offer.files.map((f) => {
-      const segs = validateRelativePath(f.path);
+    const claim = (path: string): string[] => {
+      const segs = validateRelativePath(path);
       const key = segs.join('/');
       if (seen.has(key)) throw new FerryError('HOSTILE_NAME', `offer lists '${key}' twice`);
       seen.add(key);
-      total += f.size;
       return segs;
+    };
+    let total = 0;
+    const segments = offer.files.map((f) => {
+      total += f.size;
+      return claim(f.path);
     });
     if (!Number.isSafeInteger(total))
       throw new ProtocolError('offer total size is not a safe integer');
-    const dirs = (offer.dirs ?? []).map((d) => {
-      const segs = validateRelativePath(d);
-      const key = segs.join('/');
-      if (seen.has(key)) throw new FerryError('HOSTILE_NAME', `offer lists '${key}' twice`);
-      seen.add(key);
-      return segs;
-    });
+    const dirs = (offer.dirs ?? []).map(claim);
     for (const f of offer.files) {
       // A chunk index must fit the u32 header field.
       if (chunkCount(f.size, this.#chunkSize) > 0xffff_ffff)
@@ -670,9 +669,8 @@ export class ReceiveTransfer extends Transfer {
     };
     await ch.sendControl({ t: 'complete' });
     // No save may land after the checkpoint is removed.
-    for (const t of [this.#saveTimer, this.#placedTimer]) if (t) clearTimeout(t);
+    if (this.#saveTimer) clearTimeout(this.#saveTimer);
     this.#saveTimer = null;
-    this.#placedTimer = null;
     await this.#saving;
     await this.#opts.store.remove(this.transferIdHex!);
     this.finish('completed', summary);
@@ -702,11 +700,19 @@ export class ReceiveTransfer extends Transfer {
   }
 
   #scheduleSave(): void {
-    if (this.#saveTimer) return;
+    this.#saveWithin(this.#opts.checkpointIntervalMs ?? 1000);
+  }
+
+  /** Save within `ms`: one timer serves every request, kept at the earliest. */
+  #saveWithin(ms: number): void {
+    const due = this.now() + ms;
+    if (this.#saveTimer && this.#saveDue <= due) return;
+    if (this.#saveTimer) clearTimeout(this.#saveTimer);
+    this.#saveDue = due;
     this.#saveTimer = setTimeout(() => {
       this.#saveTimer = null;
       this.#saveNow().catch(() => undefined);
-    }, this.#opts.checkpointIntervalMs ?? 1000);
+    }, ms);
     this.#saveTimer.unref();
   }
 
@@ -721,16 +727,8 @@ export class ReceiveTransfer extends Transfer {
   async #savePlaced(): Promise<void> {
     const spacing = (this.#opts.checkpointIntervalMs ?? 1000) / 2;
     const wait = this.#lastSave + spacing - this.now();
-    if (wait <= 0) {
-      await this.#saveNow();
-      return;
-    }
-    if (this.#placedTimer) return;
-    this.#placedTimer = setTimeout(() => {
-      this.#placedTimer = null;
-      this.#saveNow().catch(() => undefined);
-    }, wait);
-    this.#placedTimer.unref();
+    if (wait <= 0) await this.#saveNow();
+    else this.#saveWithin(wait);
   }
 
   /** Persist the checkpoint now (saves are serialized; the latest state wins). */
@@ -748,8 +746,6 @@ export class ReceiveTransfer extends Transfer {
     this.#ended.abort();
     if (this.#saveTimer) clearTimeout(this.#saveTimer);
     this.#saveTimer = null;
-    if (this.#placedTimer) clearTimeout(this.#placedTimer);
-    this.#placedTimer = null;
     this.channel?.dispose();
     if (outcome === 'completed') return;
     // The loop may be inside a step (placing a verified file, say): let it
