@@ -38,6 +38,18 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
+/** What a send carries, for its first line: `a.txt (6 B)`, `3 files (2.0 MiB) and 1 empty folder(s)`. */
+export function describeSources(
+  files: readonly { readonly path: string; readonly size: number }[],
+  dirs: readonly string[],
+): string {
+  const total = files.reduce((n, f) => n + f.size, 0);
+  return (
+    `${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)})` +
+    (dirs.length > 0 ? ` and ${dirs.length} empty folder(s)` : '')
+  );
+}
+
 /** `1:05`, `2:03:04`, `--:--` when unknown. */
 export function formatEta(seconds: number | null): string {
   if (seconds === null || !Number.isFinite(seconds)) return '--:--';

@@ -15,7 +15,7 @@ import { lanTransferId } from '../engine/transfer/transfer-id.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
 import { resolveConfigDir, throttleFor, UsageError } from './common.js';
 import { dialDevice, lanSettings, rememberPeer, startLan, touchKnown } from './lan.js';
-import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
+import { describeSources, displayName, ExitCode, type Reporter } from './output.js';
 import { askYesNo, canAsk } from './prompt.js';
 import { followSend, onProven, type SendCommandOptions } from './send.js';
 import { openSessions, trackSession } from './sessions.js';
@@ -76,9 +76,7 @@ export async function sendToPeer(
       known: Boolean(known),
     });
     out.say(
-      `Sending ${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)})` +
-        (dirs.length > 0 ? ` and ${dirs.length} empty folder(s)` : '') +
-        ` to ${displayName(known?.nickname ?? peer.name)} (${peer.shortId}${known ? ', known' : ', new device'})`,
+      `Sending ${describeSources(files, dirs)} to ${displayName(known?.nickname ?? peer.name)} (${peer.shortId}${known ? ', known' : ', new device'})`,
     );
     if (skipped.length > 0) {
       out.line({ type: 'skipped', paths: skipped });

@@ -23,7 +23,7 @@ import {
   transferIdFor,
 } from './common.js';
 import { listenHost, rememberPeer, startLan } from './lan.js';
-import { ExitCode, formatBytes, type Reporter } from './output.js';
+import { describeSources, ExitCode, formatBytes, type Reporter } from './output.js';
 import { awaitPeer, DirectListener } from './paths.js';
 import { sendToPeer } from './send-to.js';
 import { openSessions, resumeOf, sessionForCode, trackSession } from './sessions.js';
@@ -157,8 +157,7 @@ export async function sendByRendezvous(
   if (first.code) out.line({ type: 'code', code: first.code });
   out.say(
     `${first.resuming ? `Resuming session ${first.resuming}: sending` : 'Sending'} ` +
-      `${files.length === 1 ? files[0]!.path : `${files.length} files`} (${formatBytes(total)})` +
-      (dirs.length > 0 ? ` and ${dirs.length} empty folder(s)` : ''),
+      describeSources(files, dirs),
   );
   if (skipped.length > 0) {
     out.line({ type: 'skipped', paths: skipped });
