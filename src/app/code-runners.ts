@@ -173,16 +173,10 @@ export function startCodeSend(ctx: CodeRunContext, job: Job, phase: (p: RunPhase
       begin: (conn) => {
         const t = startSend({
           stream: conn.stream,
-          identity: ctx.identity,
+          ...engineOptions(ctx, job, m),
           paths: data.paths,
-          password: m.password,
-          context: m.room,
           transferId,
-          deviceName: ctx.deviceName(),
           chunkSize: ctx.chunkSize(),
-          memoryBudget: ctx.windowMemory(),
-          ...(m.expectedPeer ? { expectedPeer: m.expectedPeer } : {}),
-          ...throttleOf(ctx, job),
         });
         recordResume(ctx, job, t);
         ctx.attach(job, t, conn.link.info);
@@ -222,15 +216,9 @@ export function startCodeReceive(
       begin: (conn) => {
         const t = startReceive({
           stream: conn.stream,
-          identity: ctx.identity,
+          ...engineOptions(ctx, job, m),
           targetDir: data.targetDir,
           store: ctx.checkpoints,
-          password: m.password,
-          context: m.room,
-          deviceName: ctx.deviceName(),
-          memoryBudget: ctx.windowMemory(),
-          ...(m.expectedPeer ? { expectedPeer: m.expectedPeer } : {}),
-          ...throttleOf(ctx, job),
           decide: async (offer) => {
             if (resumeId && offer.transferId === resumeId) return { accept: true };
             const ac = new AbortController();
@@ -256,7 +244,20 @@ export function startCodeReceive(
   );
 }
 
-function throttleOf(ctx: CodeRunContext, job: Job): { throttle?: Throttle } {
-  const t = ctx.throttle(job);
-  return t ? { throttle: t } : {};
+/**
+ * What a send and a receive by code both hand the engine: who we are, where
+ * and how we meet (the code or the resume rendezvous, the pinned peer), and
+ * the settings read at the start of this run.
+ */
+function engineOptions(ctx: CodeRunContext, job: Job, m: Meeting) {
+  const throttle = ctx.throttle(job);
+  return {
+    identity: ctx.identity,
+    password: m.password,
+    context: m.room,
+    deviceName: ctx.deviceName(),
+    memoryBudget: ctx.windowMemory(),
+    ...(m.expectedPeer ? { expectedPeer: m.expectedPeer } : {}),
+    ...(throttle ? { throttle } : {}),
+  };
 }

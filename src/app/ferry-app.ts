@@ -13,12 +13,13 @@
 import { randomBytes } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import { resolveRelays, transferIdFor } from '../cli/common.js';
+import { VALUE_FORMS } from '../cli/help.js';
 import { dialDevice, lanSettings, listenHost, rememberPeer, touchKnown } from '../cli/lan.js';
 import { displayName } from '../cli/output.js';
 import { DirectListener } from '../cli/paths.js';
 import { onProven } from '../cli/send.js';
 import { sessionForCode } from '../cli/sessions.js';
-import { formatSettingValue, parseSettingValue, settingKey, VALUE_FORMS } from '../cli/settings.js';
+import { formatSettingValue, parseSettingValue, settingKey } from '../cli/settings.js';
 import { MAX_MORE_CODE_OFFERS } from '../discovery/advert.js';
 import { LanDiscovery } from '../discovery/lan.js';
 import { PeerTable } from '../discovery/peer-table.js';
@@ -69,7 +70,13 @@ import { JobTrack } from './job-track.js';
 import { type LanSendJob, LanSendRunner } from './lan-send-runner.js';
 import { noticeReporter } from './notice-reporter.js';
 import { OfferBox } from './offers.js';
-import { cameBackOnNewPorts, PeerLinks } from './peer-links.js';
+import {
+  cameBackOnNewPorts,
+  type Listening,
+  listeningOf,
+  PeerLinks,
+  sameListening,
+} from './peer-links.js';
 import { persistQueue, restoreQueue } from './queue-store.js';
 
 /** Options of FerryApp.start (the CLI's global flags). */
@@ -124,7 +131,7 @@ export class FerryApp implements FerryController {
   #version = 0;
   #relayStatus: NetworkView['relayStatus'] = 'unknown';
   /** Online devices and where they listen (see #peersChanged). */
-  #online = new Map<string, string>();
+  #online = new Map<string, Listening>();
   #cached: AppSnapshot | null = null;
   #cachedKey = '';
   #closed = false;
@@ -585,17 +592,13 @@ export class FerryApp implements FerryController {
     // Where each online device listens. A device that comes online, or
     // announces new ports (it restarted), is worth trying at once: jobs
     // waiting for it, or backing off after it vanished, go now.
-    const now = new Map<string, string>();
+    const now = new Map<string, Listening>();
     for (const p of this.#lan!.table.list()) {
-      if (!p.online) continue;
-      now.set(
-        p.fingerprint,
-        p.addresses.map((a) => `${a.address}:${a.quicPort}:${a.tcpPort}`).join(),
-      );
+      if (p.online) now.set(p.fingerprint, listeningOf(p));
     }
     for (const [fp, where] of now) {
       const before = this.#online.get(fp);
-      if (before === where) continue;
+      if (before && sameListening(before, where)) continue;
       if (before !== undefined) {
         if (cameBackOnNewPorts(before, where)) {
           // Its old connection is dead; waiting for the transport to notice

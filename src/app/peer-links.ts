@@ -168,27 +168,24 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/**
- * Whether a device's addresses show it restarted: an address it still has
- * now listens on other ports. Both arguments are comma-separated
- * `address:quicPort:tcpPort` lists (IPv6 addresses keep their colons).
- */
-export function cameBackOnNewPorts(before: string, now: string): boolean {
-  const ports = (list: string) =>
-    new Map(
-      list
-        .split(',')
-        .filter(Boolean)
-        .map((e) => {
-          // address:quic:tcp, where an IPv6 address has colons of its own.
-          const i = e.lastIndexOf(':', e.lastIndexOf(':') - 1);
-          return [e.slice(0, i), e.slice(i + 1)] as const;
-        }),
-    );
-  const old = ports(before);
-  for (const [address, p] of ports(now)) {
-    const was = old.get(address);
-    if (was !== undefined && was !== p) return true;
+/** Where a device listens: each address with its `quicPort:tcpPort`. */
+export type Listening = ReadonlyMap<string, string>;
+
+/** The addresses `peer` answered from and its ports on each. */
+export function listeningOf(peer: PeerEntry): Listening {
+  return new Map(peer.addresses.map((a) => [a.address, `${a.quicPort}:${a.tcpPort}`]));
+}
+
+/** The same addresses with the same ports. */
+export function sameListening(a: Listening, b: Listening): boolean {
+  return a.size === b.size && [...a].every(([address, ports]) => b.get(address) === ports);
+}
+
+/** Whether a device restarted: an address it still has now listens on other ports. */
+export function cameBackOnNewPorts(before: Listening, now: Listening): boolean {
+  for (const [address, ports] of now) {
+    const was = before.get(address);
+    if (was !== undefined && was !== ports) return true;
   }
   return false;
 }

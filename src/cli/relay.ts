@@ -15,8 +15,6 @@ export interface RelayCommandOptions extends GlobalOptions {
   password?: string;
 }
 
-export { DEFAULT_RELAY_LISTEN } from './help.js';
-
 /** Run the relay until `signal` aborts; resolves with the exit code. */
 export async function relayCommand(
   opts: RelayCommandOptions,

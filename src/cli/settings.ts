@@ -14,8 +14,6 @@ import { displayName, ExitCode, type Reporter } from './output.js';
 import { parseRelayAddress } from './relay-client.js';
 import { openConfig } from './setup.js';
 
-export { settingsHelp, VALUE_FORMS } from './help.js';
-
 /** A setting's value as the store holds it; undefined = unset / back to the default. */
 export type SettingValue = Settings[SettingKey] | undefined;
 

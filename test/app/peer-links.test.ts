@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { cameBackOnNewPorts, PeerLinks } from '../../src/app/peer-links.js';
+import {
+  cameBackOnNewPorts,
+  type Listening,
+  listeningOf,
+  PeerLinks,
+  sameListening,
+} from '../../src/app/peer-links.js';
 import type { PeerEntry } from '../../src/discovery/peer-table.js';
 import type { ByteStream, Link } from '../../src/engine/transport/link.js';
 
@@ -24,16 +30,23 @@ const peer = (fp: string) => ({ fingerprint: fp }) as PeerEntry;
 const key = new Uint8Array(32);
 const signal = new AbortController().signal;
 
+/** A PeerLinks whose dials make fake links, recorded in `made` in dial order. */
+function recordingLinks(opts: { idleMs?: number } = {}) {
+  const made: ReturnType<typeof fakeLink>[] = [];
+  const links = new PeerLinks({
+    ...opts,
+    dial: async () => {
+      const l = fakeLink();
+      made.push(l);
+      return l.link;
+    },
+  });
+  return { links, made };
+}
+
 describe('PeerLinks', () => {
   it('dials once per peer and shares the link between streams', async () => {
-    const made: ReturnType<typeof fakeLink>[] = [];
-    const links = new PeerLinks({
-      dial: async () => {
-        const l = fakeLink();
-        made.push(l);
-        return l.link;
-      },
-    });
+    const { links, made } = recordingLinks();
     const [a, b] = await Promise.all([
       links.openStream(peer('p1'), key, signal),
       links.openStream(peer('p1'), key, signal),
@@ -49,14 +62,7 @@ describe('PeerLinks', () => {
   });
 
   it('forget closes a link in use at once; the next stream dials a new one', async () => {
-    const made: ReturnType<typeof fakeLink>[] = [];
-    const links = new PeerLinks({
-      dial: async () => {
-        const l = fakeLink();
-        made.push(l);
-        return l.link;
-      },
-    });
+    const { links, made } = recordingLinks();
     const lease = await links.openStream(peer('p1'), key, signal);
     expect(links.forget('p1')).toBe(true);
     await new Promise((r) => setImmediate(r));
@@ -70,15 +76,7 @@ describe('PeerLinks', () => {
   });
 
   it('closes a link once it has been idle, and dials a fresh one after', async () => {
-    const made: ReturnType<typeof fakeLink>[] = [];
-    const links = new PeerLinks({
-      idleMs: 20,
-      dial: async () => {
-        const l = fakeLink();
-        made.push(l);
-        return l.link;
-      },
-    });
+    const { links, made } = recordingLinks({ idleMs: 20 });
     (await links.openStream(peer('p'), key, signal)).release();
     await new Promise((r) => setTimeout(r, 60));
     expect(made[0]!.state.closed).toBe(true);
@@ -137,19 +135,67 @@ describe('PeerLinks', () => {
 });
 
 describe('cameBackOnNewPorts', () => {
+  /** `address:quic:tcp` entries, as a device's addresses and ports. */
+  const at = (...entries: string[]): Listening =>
+    new Map(
+      entries.map((e) => {
+        const [address, quic, tcp] = e.split('|') as [string, string, string];
+        return [address, `${quic}:${tcp}`];
+      }),
+    );
+
   it('is true only when an address the device still has listens on other ports', () => {
-    expect(cameBackOnNewPorts('10.0.0.2:5000:5001', '10.0.0.2:6000:6001')).toBe(true);
-    expect(cameBackOnNewPorts('10.0.0.2:5000:5001', '10.0.0.2:5000:5001')).toBe(false);
+    expect(cameBackOnNewPorts(at('10.0.0.2|5000|5001'), at('10.0.0.2|6000|6001'))).toBe(true);
+    expect(cameBackOnNewPorts(at('10.0.0.2|5000|5001'), at('10.0.0.2|5000|5001'))).toBe(false);
     // A new address, or one gone, is not a restart.
-    expect(cameBackOnNewPorts('10.0.0.2:5000:5001', '10.0.0.2:5000:5001,10.0.0.3:5000:5001')).toBe(
-      false,
+    expect(
+      cameBackOnNewPorts(at('10.0.0.2|5000|5001'), at('10.0.0.2|5000|5001', '10.0.0.3|5000|5001')),
+    ).toBe(false);
+    expect(
+      cameBackOnNewPorts(at('10.0.0.2|5000|5001', '10.0.0.3|5000|5001'), at('10.0.0.3|5000|5001')),
+    ).toBe(false);
+    expect(cameBackOnNewPorts(at('10.0.0.2|5000|5001'), at('10.0.0.9|7000|7001'))).toBe(false);
+    expect(cameBackOnNewPorts(at('fe80::1|5000|5001'), at('fe80::1|5000|5002'))).toBe(true);
+  });
+
+  it('listeningOf and sameListening compare addresses and ports, in any order', () => {
+    const peer = (addrs: [string, number, number][]) =>
+      ({
+        addresses: addrs.map(([address, quicPort, tcpPort]) => ({
+          address,
+          quicPort,
+          tcpPort,
+          lastSeen: 0,
+        })),
+      }) as unknown as PeerEntry;
+    const a = listeningOf(
+      peer([
+        ['10.0.0.2', 1, 2],
+        ['10.0.0.3', 1, 2],
+      ]),
     );
-    expect(cameBackOnNewPorts('10.0.0.2:5000:5001,10.0.0.3:5000:5001', '10.0.0.3:5000:5001')).toBe(
-      false,
-    );
-    expect(cameBackOnNewPorts('10.0.0.2:5000:5001', '10.0.0.9:7000:7001')).toBe(false);
-    // IPv6 addresses keep their colons.
-    expect(cameBackOnNewPorts('fe80::1:5000:5001', 'fe80::1:5000:5002')).toBe(true);
-    expect(cameBackOnNewPorts('fe80::1:5000:5001', 'fe80::2:5000:5002')).toBe(false);
+    expect(
+      sameListening(
+        a,
+        listeningOf(
+          peer([
+            ['10.0.0.3', 1, 2],
+            ['10.0.0.2', 1, 2],
+          ]),
+        ),
+      ),
+    ).toBe(true);
+    expect(sameListening(a, listeningOf(peer([['10.0.0.2', 1, 2]])))).toBe(false);
+    expect(
+      sameListening(
+        a,
+        listeningOf(
+          peer([
+            ['10.0.0.2', 1, 3],
+            ['10.0.0.3', 1, 2],
+          ]),
+        ),
+      ),
+    ).toBe(false);
   });
 });
