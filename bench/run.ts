@@ -1,5 +1,7 @@
 /**
  * `npm run bench -- <scenario> [--size 256MiB] [--json]`
+ * scenarios: engine, transport, files (`--count 3000 --size 4KiB`: a folder of
+ * many small files), tui
  *
  * Benchmarks print figures measured side by side in one run; they never
  * assert on wall-clock time (the machine is shared and noisy).
@@ -7,11 +9,13 @@
 import { spawnSync } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import { engineBench } from './engine.js';
+import { filesBench } from './files.js';
 import { transportBench } from './transport.js';
 
 const scenarios: Record<string, (args: BenchArgs) => Promise<Record<string, unknown>>> = {
   engine: engineBench,
   transport: transportBench,
+  files: filesBench,
   tui: async (a) => (await import('./tui.js')).tuiBench(a),
 };
 
@@ -50,6 +54,14 @@ export interface BenchArgs {
   /** Also compare SHA-256 of input and output (slower; used by the opt-in slow test). */
   readonly verify: boolean;
   readonly log: (line: string) => void;
+  /** The raw command line, for a scenario's own options. */
+  readonly argv: readonly string[];
+}
+
+/** The value after `--name` on the command line, if given. */
+export function optionValue(argv: readonly string[], name: string): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
 }
 
 /** Parse sizes like 1GiB, 256MiB, 64MB, 1000000. */
@@ -83,7 +95,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const verify = argv.includes('--verify');
-  const result = await run({ size, json, verify, log: (l) => process.stdout.write(`${l}\n`) });
+  const log = (l: string) => process.stdout.write(`${l}\n`);
+  const result = await run({ size, json, verify, log, argv });
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

@@ -66,7 +66,7 @@ export class CheckpointFileStore implements SessionStore {
     const cp = await this.load(transferId).catch(() => undefined);
     let removed = 0;
     for (const f of cp?.files ?? []) {
-      if (f.savedAs) continue;
+      if (f.savedAs || !f.partPath) continue; // in place, or never started
       await rm(f.partPath, { force: true });
       removed++;
     }

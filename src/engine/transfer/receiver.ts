@@ -11,6 +11,12 @@
  * Memory: chunks are written as they arrive; at most `memoryBudget` bytes of
  * writes are pending before the loop stops reading (backpressure onto the
  * stream, so even a sender that ignores the window cannot grow our heap).
+ *
+ * Open files: a part file is created (or, on resume, reopened) when its first
+ * chunk arrives and closed once placed, so an offer of any number of files
+ * holds about a window's worth of descriptors, not one per file. Placing a
+ * verified file (fsync, link, unlink) runs beside the loop, up to
+ * MAX_PLACING at once, so many small files do not wait on each other's fsync.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
@@ -94,8 +100,15 @@ interface RecvFile {
   readonly size: number;
   readonly count: number;
   leaves: LeafSet;
+  /** Where the file goes (before any ` (1)`); set at accept. */
+  target: string;
+  /** Empty until the part file exists. */
   partPath: string;
   handle: FileHandle | null;
+  /** The part file being created or reopened (concurrent chunks share it). */
+  opening: Promise<FileHandle> | null;
+  /** The root matched; the file is being (or has been) put in place. */
+  placing: boolean;
   /** Already verified and in place from an earlier session. */
   savedAs: string | null;
   verified: boolean;
@@ -108,6 +121,11 @@ interface RecvFile {
 
 const MAX_NACKS_PER_FILE = 16;
 const MAX_ROOT_ROUNDS = 2;
+/**
+ * Verified files being placed at once. Each holds one open descriptor until
+ * its fsync ends; libuv runs 4 file operations at a time by default.
+ */
+const MAX_PLACING = 8;
 
 /** Start receiving; returns at once, progress arrives as events. */
 export function startReceive(opts: ReceiveOptions): ReceiveTransfer {
@@ -134,6 +152,12 @@ export class ReceiveTransfer extends Transfer {
   #bytesWritten = 0;
   #wireBytes = 0;
   readonly #pool = LeafHashPool.shared();
+  /** Folders below the target already checked or created (see resolveTarget). */
+  readonly #made = new Set<string>();
+  /** The mode placed files get: 0666 less the umask, read once. */
+  readonly #fileMode = defaultFileMode();
+  /** Verified files being placed (fsync, link) while the loop reads on. */
+  readonly #placing = new Set<Promise<void>>();
   /** The main loop; `settled` waits for it so no step touches the disk afterwards. */
   readonly #running: Promise<void>;
   /** Fires once the transfer ended, so a pending throttle take leaves its queue. */
@@ -259,12 +283,11 @@ export class ReceiveTransfer extends Transfer {
     if (decision.files === undefined) {
       for (const segs of dirs) await ensureFolder(this.#targetDir, segs);
     }
+    // Folders made and names checked now (a symlink in the way fails the
+    // accept, not the first chunk); the part files come with their chunks.
     for (const rf of this.#files) {
-      if (rf && !rf.handle && !rf.savedAs) {
-        const created = await createPartFile(await resolveTarget(this.#targetDir, rf.segments));
-        rf.partPath = created.path;
-        rf.handle = created.handle;
-      }
+      if (rf && !rf.savedAs)
+        rf.target = await resolveTarget(this.#targetDir, rf.segments, this.#made);
     }
 
     this.total = 0;
@@ -333,8 +356,11 @@ export class ReceiveTransfer extends Transfer {
       size,
       count,
       leaves: new LeafSet(count),
+      target: '',
       partPath: '',
       handle: null,
+      opening: null,
+      placing: false,
       savedAs: null,
       verified: false,
       pending: 0,
@@ -345,39 +371,68 @@ export class ReceiveTransfer extends Transfer {
     };
     if (!prior) return rf;
     const source = prior.savedAs ?? prior.partPath;
-    if (!this.#inside(source)) return rf;
+    if (!source || !this.#inside(source)) return rf;
     let fh: FileHandle;
     try {
       fh = prior.savedAs ? await open(source, 'r') : await openExistingPart(source);
     } catch {
       return rf; // gone or replaced by a symlink: start this file afresh
     }
-    const old = LeafSet.fromJSON(prior.leaves);
-    if (!prior.savedAs && (await fh.stat()).size > size) await fh.truncate(size);
-    const buf = Buffer.allocUnsafe(this.#chunkSize);
-    for (let c = 0; c < Math.min(count, old.count); c++) {
-      const want = old.get(c);
-      if (!want) continue;
-      const len = chunkLength(size, this.#chunkSize, c);
-      const { bytesRead } = await fh.read(buf, 0, len, c * this.#chunkSize);
-      if (bytesRead !== len) continue;
-      const leaf = this.#hasher!.leaf(buf.subarray(0, len));
-      if (Buffer.compare(leaf, want) === 0) rf.leaves.set(c, leaf);
-    }
-    if (prior.savedAs) {
-      if (rf.leaves.presentCount === count && (await fh.stat()).size === size) {
-        rf.savedAs = prior.savedAs;
-        rf.handle = fh;
+    // Closed again once checked: the part file is reopened when its next
+    // chunk arrives, so a resume of many files does not hold them all open.
+    try {
+      const old = LeafSet.fromJSON(prior.leaves);
+      if (!prior.savedAs && (await fh.stat()).size > size) await fh.truncate(size);
+      const buf = Buffer.allocUnsafe(this.#chunkSize);
+      for (let c = 0; c < Math.min(count, old.count); c++) {
+        const want = old.get(c);
+        if (!want) continue;
+        const len = chunkLength(size, this.#chunkSize, c);
+        const { bytesRead } = await fh.read(buf, 0, len, c * this.#chunkSize);
+        if (bytesRead !== len) continue;
+        const leaf = this.#hasher!.leaf(buf.subarray(0, len));
+        if (Buffer.compare(leaf, want) === 0) rf.leaves.set(c, leaf);
+      }
+      if (prior.savedAs) {
+        if (rf.leaves.presentCount === count && (await fh.stat()).size === size) {
+          rf.savedAs = prior.savedAs;
+        } else {
+          // The saved copy was changed since; leave it alone and fetch a fresh one.
+          rf.leaves = new LeafSet(count);
+        }
         return rf;
       }
-      // The saved copy was changed since; leave it alone and fetch a fresh one.
-      await fh.close();
-      rf.leaves = new LeafSet(count);
+      rf.partPath = prior.partPath;
       return rf;
+    } finally {
+      await fh.close();
     }
-    rf.partPath = prior.partPath;
-    rf.handle = fh;
-    return rf;
+  }
+
+  /**
+   * The file's open part file: created on its first chunk (`<name>.part`,
+   * never over anything), or reopened if an earlier session left one.
+   */
+  #open(rf: RecvFile): Promise<FileHandle> {
+    if (rf.handle) return Promise.resolve(rf.handle);
+    rf.opening ??= (async () => {
+      if (rf.partPath) return openExistingPart(rf.partPath);
+      const created = await createPartFile(rf.target);
+      rf.partPath = created.path;
+      this.#scheduleSave();
+      return created.handle;
+    })().then(
+      (fh) => {
+        rf.handle = fh;
+        rf.opening = null;
+        return fh;
+      },
+      (err: unknown) => {
+        rf.opening = null;
+        throw err;
+      },
+    );
+    return rf.opening;
   }
 
   #inside(p: string): boolean {
@@ -430,7 +485,7 @@ export class ReceiveTransfer extends Transfer {
     throttle: Throttle | undefined,
   ): Promise<void> {
     const rf = this.#file(h.file);
-    if (rf.verified || rf.savedAs)
+    if (rf.placing || rf.savedAs)
       throw new ProtocolError(`chunk for file ${h.file}, already verified`);
     if (h.chunk >= rf.count)
       throw new ProtocolError(`chunk ${h.chunk} beyond file ${h.file}'s end`);
@@ -502,7 +557,7 @@ export class ReceiveTransfer extends Transfer {
   }
 
   async #write(rf: RecvFile, chunk: number, data: Uint8Array, leaf: Uint8Array): Promise<void> {
-    const fh = rf.handle!;
+    const fh = rf.handle ?? (await this.#open(rf));
     let off = 0;
     while (off < data.length) {
       const { bytesWritten } = await fh.write(
@@ -560,7 +615,7 @@ export class ReceiveTransfer extends Transfer {
 
   async #onFileEnd(ch: SecureChannel, msg: MessageOf<'file-end'>): Promise<void> {
     const rf = this.#file(msg.file);
-    if (rf.verified) throw new ProtocolError(`second file-end for verified file ${msg.file}`);
+    if (rf.placing) throw new ProtocolError(`second file-end for verified file ${msg.file}`);
     await this.#drain(rf);
     if (this.isFinished) return;
     if (rf.leaves.presentCount !== rf.count) {
@@ -582,25 +637,51 @@ export class ReceiveTransfer extends Transfer {
       await ch.sendControl({ t: 'need-leaves', file: rf.index });
       return;
     }
+    rf.placing = true;
+    this.state = this.isPaused ? 'paused' : 'transferring';
+    while (this.#placing.size >= MAX_PLACING && !this.isFinished) await this.wake.wait();
+    if (this.isFinished) return;
+    const job: Promise<void> = this.holding(this.#place(ch, rf, root))
+      .catch((err) => this.fail(err))
+      .finally(() => {
+        this.#placing.delete(job);
+        this.wake.notify();
+      });
+    this.#placing.add(job);
+    if (this.#files.every((f) => !f || f.placing)) {
+      // The last file's fsync can take a while: still 'verifying' meanwhile.
+      this.state = 'verifying';
+      this.touch();
+      while (this.#placing.size > 0 && !this.isFinished) await this.wake.wait();
+      if (!this.isFinished) await this.#complete(ch);
+    }
+  }
+
+  /**
+   * Put a verified file under its final name, record that, and tell the
+   * sender. Runs beside the receive loop (see MAX_PLACING).
+   */
+  async #place(ch: SecureChannel, rf: RecvFile, root: Uint8Array): Promise<void> {
     if (rf.savedAs === null) {
-      // Private (0600) while partial and unverified; once verified, the mode
-      // any new file gets here (0666 less the umask), as cp or curl would.
-      await rf.handle!.chmod(defaultFileMode());
-      await rf.handle!.sync();
-      await rf.handle!.close();
+      const fh = rf.handle ?? (await this.#open(rf));
       rf.handle = null;
+      try {
+        // Private (0600) while partial and unverified; once verified, the mode
+        // any new file gets here (0666 less the umask), as cp or curl would.
+        await fh.chmod(this.#fileMode);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       rf.savedAs = await placeWithoutOverwrite(
         rf.partPath,
-        await resolveTarget(this.#targetDir, rf.segments),
+        await resolveTarget(this.#targetDir, rf.segments, this.#made),
       );
-    } else {
-      await rf.handle?.close();
-      rf.handle = null;
     }
-    const savedAs = rf.savedAs!;
+    const savedAs = rf.savedAs;
     rf.verified = true;
+    if (this.isFinished) return; // onFinished waits for this job, then saves
     this.markFileVerified(rf.index);
-    this.state = this.isPaused ? 'paused' : 'transferring';
     await this.#savePlaced();
     await ch.sendControl({ t: 'file-verified', file: rf.index });
     this.emit({
@@ -608,9 +689,8 @@ export class ReceiveTransfer extends Transfer {
       file: rf.index,
       path: rf.path,
       root: toHex(root),
-      savedAs: savedAs,
+      savedAs,
     });
-    if (this.#files.every((f) => !f || f.verified)) await this.#complete(ch);
   }
 
   async #onLeaves(ch: SecureChannel, msg: MessageOf<'leaves'>): Promise<void> {
@@ -751,7 +831,11 @@ export class ReceiveTransfer extends Transfer {
     // The loop may be inside a step (placing a verified file, say): let it
     // finish first, or it could act on files a resumed session now owns.
     // Bounded, since a `decide` prompt may never return.
-    await Promise.race([this.#running, new Promise((r) => setTimeout(r, 5000).unref())]);
+    const stepsDone = (async () => {
+      await this.#running;
+      await Promise.all([...this.#placing]);
+    })();
+    await Promise.race([stepsDone, new Promise((r) => setTimeout(r, 5000).unref())]);
     // Let in-flight writes land, then record what is on disk for a later resume.
     const deadline = Date.now() + 5000;
     while (this.#files.some((f) => f && f.pending > 0) && Date.now() < deadline) {

@@ -129,8 +129,16 @@ async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
  * `rootDir` — including the final name — is a symlink, and IO if a component
  * that must be a directory is something else. `rootDir` itself may be a
  * symlink: that is the user's choice, not the peer's.
+ *
+ * `made`, when given, remembers the folders this call checked or created, and
+ * later calls with the same set skip them: a transfer of many files in one
+ * folder then costs no mkdir and lstat per file and level.
  */
-export async function resolveTarget(rootDir: string, segments: string[]): Promise<string> {
+export async function resolveTarget(
+  rootDir: string,
+  segments: string[],
+  made?: Set<string>,
+): Promise<string> {
   if (segments.length === 0) throw new RangeError('segments must not be empty');
   for (const seg of segments) checkSegment(seg);
   const root = path.resolve(rootDir);
@@ -140,7 +148,9 @@ export async function resolveTarget(rootDir: string, segments: string[]): Promis
   let dir = root;
   for (const seg of segments.slice(0, -1)) {
     dir = path.join(dir, seg);
+    if (made?.has(dir)) continue;
     await mkdirNoFollow(dir, segments);
+    made?.add(dir);
   }
   const existing = await lstatOrUndefined(target);
   if (existing?.isSymbolicLink()) {

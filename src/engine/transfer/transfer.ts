@@ -67,8 +67,9 @@ export abstract class Transfer {
   /** The peer's device name from its offer or accept (display only). */
   protected peerName: string | undefined;
   #resumeSecret: Uint8Array | null = null;
-  #throttleWaits = 0;
-  #throttlePing: NodeJS.Timeout | undefined;
+  /** Waits on ourselves (a throttle, a long fsync) under way; see holding(). */
+  #busy = 0;
+  #busyPing: NodeJS.Timeout | undefined;
   protected transferIdHex: string | null = null;
   protected total = 0;
   protected bytesDone = 0;
@@ -128,22 +129,30 @@ export abstract class Transfer {
    * the idle watchdog stands down meanwhile. (The peer's watchdog sees a
    * slow sender as silent only below about one chunk per idle timeout.)
    */
-  protected async takeThrottle(t: Throttle, bytes: number, signal: AbortSignal): Promise<void> {
-    // A long wait would look like silence to the peer's watchdog: say we are
-    // here, once per interval however many chunks wait.
-    if (this.#throttleWaits++ === 0) {
-      this.#throttlePing = setInterval(
+  protected takeThrottle(t: Throttle, bytes: number, signal: AbortSignal): Promise<void> {
+    return this.holding(t.take(bytes, signal));
+  }
+
+  /**
+   * Await work of our own (a throttle, an fsync of a large file on a slow
+   * disk) that may outlast the idle timeout: our watchdog stands down, and
+   * the peer hears a ping once per interval so its watchdog does not take
+   * our wait for a vanished peer. One timer serves however many waits.
+   */
+  protected async holding<T>(work: Promise<T>): Promise<T> {
+    if (this.#busy++ === 0) {
+      this.#busyPing = setInterval(
         () => {
           this.channel?.sendControl({ t: 'ping' }).catch(() => undefined);
         },
         Math.max(50, this.#idleMs / 3),
       );
-      this.#throttlePing.unref();
+      this.#busyPing.unref();
     }
     try {
-      await t.take(bytes, signal);
+      return await work;
     } finally {
-      if (--this.#throttleWaits === 0) clearInterval(this.#throttlePing);
+      if (--this.#busy === 0) clearInterval(this.#busyPing);
       this.#lastActivity = this.now();
     }
   }
@@ -156,7 +165,7 @@ export abstract class Transfer {
   #checkIdle(): void {
     const waiting =
       this.state === 'handshaking' || this.state === 'transferring' || this.state === 'verifying';
-    if (!waiting || this.isPaused || this.#throttleWaits > 0) {
+    if (!waiting || this.isPaused || this.#busy > 0) {
       this.#lastActivity = this.now();
       return;
     }

@@ -131,7 +131,7 @@ export interface FileCheckpoint {
   readonly index: number;
   readonly path: string;
   readonly size: number;
-  /** Absolute path of the `.part` file. */
+  /** Absolute path of the `.part` file; empty until the file's first chunk arrives. */
   readonly partPath: string;
   readonly leaves: LeafSetJSON;
   /** Set once verified and renamed into place. */

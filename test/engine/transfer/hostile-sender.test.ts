@@ -291,7 +291,7 @@ describe('malformed traffic after the handshake', () => {
     await offerAccepted(s, [{ path: 'f.bin', size: SIZE }]);
     await s.ch.sendControl({ t: 'file-end', file: 0 } as unknown as ControlMessage);
     expect(await failure(s)).toBe('PROTOCOL');
-    expect(await listFiles(s.target)).toEqual(['f.bin.part']);
+    expect(await listFiles(s.target)).toEqual([]); // no chunk arrived, so no part file either
   });
 
   it('a receiver-only message from the sender → PROTOCOL', async () => {
@@ -335,7 +335,7 @@ describe('malformed traffic after the handshake', () => {
     const s = await connect({ idleTimeoutMs: 500 });
     await offerAccepted(s, [{ path: 'f.bin', size: SIZE }]);
     expect(await failure(s)).toBe('TIMEOUT');
-    expect(await listFiles(s.target)).toEqual(['f.bin.part']);
+    expect(await listFiles(s.target)).toEqual([]);
   });
 });
 
@@ -439,7 +439,7 @@ describe('chunks that lie', () => {
     ]);
     await lie(s, chunks);
     expect(await failure(s)).toBe('PROTOCOL');
-    expect(await listFiles(s.target)).toEqual(['f.bin.part']);
+    expect(await listFiles(s.target)).toEqual([]);
   });
 });
 
