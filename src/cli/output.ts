@@ -4,6 +4,7 @@
  * gets one JSON object per line, built from the engine's typed events, so the
  * format is stable for scripts.
  */
+import { sep } from 'node:path';
 import type { ErrorCode } from '../engine/errors.js';
 import type { TransferEvent, TransferSummary } from '../engine/transfer/types.js';
 import type { LinkInfo } from '../engine/transport/link.js';
@@ -140,8 +141,18 @@ export function errorJson(code: ErrorCode | string, message: string): Record<str
 }
 
 /** Writes human or JSON output for one command. */
+/** How many files an offer or a run lists by name before it summarises. */
+export const LISTED_FILES = 20;
+
+/** Whether `savedAs` ends with the offered relative `path` (no ` (1)` added). */
+function savedUnderOwnName(path: string, savedAs: string): boolean {
+  return savedAs.endsWith(sep + path.split('/').join(sep));
+}
+
 export class Reporter {
   readonly json: boolean;
+  /** Files verified so far (human mode lists the first LISTED_FILES). */
+  #verified = 0;
   readonly #out: NodeJS.WriteStream;
   readonly #err: NodeJS.WriteStream;
   #barShown = false;
@@ -236,11 +247,22 @@ export class Reporter {
           );
         }
         break;
-      case 'file-verified':
-        this.say(
-          `verified ${displayName(e.path)}${e.savedAs ? ` → ${displayName(e.savedAs)}` : ''}`,
-        );
+      case 'file-verified': {
+        // A line per file for the first few; past that only the files that
+        // had to take another name (`name (1).ext`): a folder of thousands
+        // must not flood the terminal. The summary line gives the count.
+        const n = ++this.#verified;
+        const renamed = e.savedAs !== undefined && !savedUnderOwnName(e.path, e.savedAs);
+        if (n === LISTED_FILES + 1) {
+          this.say('… more files verified; from here on only those saved under another name');
+        }
+        if (n <= LISTED_FILES || renamed) {
+          this.say(
+            `verified ${displayName(e.path)}${e.savedAs ? ` → ${displayName(e.savedAs)}` : ''}`,
+          );
+        }
         break;
+      }
       case 'chunks-refetched':
         this.say(`re-fetching ${e.chunks.length} chunk(s) of file ${e.file}: ${e.reason}`);
         break;

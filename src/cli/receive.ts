@@ -17,7 +17,7 @@ import {
 } from './common.js';
 import { rememberPeer, startLan } from './lan.js';
 import { listenCommand } from './listen.js';
-import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
+import { displayName, ExitCode, formatBytes, LISTED_FILES, type Reporter } from './output.js';
 import { dialPeer } from './paths.js';
 import { askYesNo } from './prompt.js';
 import { onProven } from './send.js';
@@ -241,7 +241,7 @@ export function describeOffer(
     ? `${displayName(offer.peerName)} (${shortFingerprint(offer.peer.publicKey)})`
     : shortFingerprint(offer.peer.publicKey);
   out.say(`Offer from ${who} (verification words: ${offer.peer.sas})`);
-  const shown = offer.files.slice(0, 20);
+  const shown = offer.files.slice(0, LISTED_FILES);
   for (const f of shown) out.say(`  ${displayName(f.path)}  ${formatBytes(f.size)}`);
   if (offer.files.length > shown.length)
     out.say(`  … and ${offer.files.length - shown.length} more`);

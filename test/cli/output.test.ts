@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   formatBytes,
@@ -62,6 +64,23 @@ describe('displayName', () => {
     expect(displayName('invoice\u202Efdp.exe')).toBe('invoice\\u{202E}fdp.exe');
     expect(displayName('a\u200Bb\uFEFFc\u2066d')).toBe('a\\u{200B}b\\u{FEFF}c\\u{2066}d');
     expect(displayName('photos/été 2024/ß.jpg')).toBe('photos/été 2024/ß.jpg');
+  });
+
+  it('lists the first 20 verified files, then only those saved under another name', () => {
+    const lines: string[] = [];
+    const sink = { write: (c: string) => lines.push(c.trimEnd()) } as unknown as NodeJS.WriteStream;
+    const out = new Reporter(false, sink, sink);
+    const root = join(tmpdir(), 'in');
+    for (let i = 0; i < 30; i++) {
+      const path = `d/f${i}.txt`;
+      const savedAs = join(root, 'd', i === 25 ? `f${i} (1).txt` : `f${i}.txt`);
+      out.event({ type: 'file-verified', file: i, path, root: '00', savedAs });
+    }
+    expect(lines).toHaveLength(22);
+    expect(lines[0]).toBe(`verified d/f0.txt → ${join(root, 'd', 'f0.txt')}`);
+    expect(lines[19]).toContain('d/f19.txt');
+    expect(lines[20]).toMatch(/^… more files verified/);
+    expect(lines[21]).toBe(`verified d/f25.txt → ${join(root, 'd', 'f25 (1).txt')}`);
   });
 
   it('a tagged reporter adds its tags to every JSON line, as they are when the line is written', () => {
