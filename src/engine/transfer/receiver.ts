@@ -156,6 +156,10 @@ export class ReceiveTransfer extends Transfer {
   readonly #made = new Set<string>();
   /** The mode placed files get: 0666 less the umask, read once. */
   readonly #fileMode = defaultFileMode();
+  /** Accepted files whose root has not matched yet; the last match completes. */
+  #unplaced = 0;
+  /** Checkpoint entries of placed files, which no longer change (see #checkpoint). */
+  readonly #placedEntries = new Map<number, FileCheckpoint>();
   /** Verified files being placed (fsync, link) while the loop reads on. */
   readonly #placing = new Set<Promise<void>>();
   /** The main loop; `settled` waits for it so no step touches the disk afterwards. */
@@ -294,6 +298,7 @@ export class ReceiveTransfer extends Transfer {
     const accept: MessageOf<'accept'>['files'] = [];
     for (const rf of this.#files) {
       if (!rf) continue;
+      this.#unplaced++;
       const fp = this.files[rf.index]!;
       fp.accepted = true;
       fp.root = 'streaming';
@@ -639,6 +644,8 @@ export class ReceiveTransfer extends Transfer {
     }
     rf.placing = true;
     this.state = this.isPaused ? 'paused' : 'transferring';
+    // A ` (1)` suffix if the name was taken since; link() never follows a
+    // symlink there, and the folders were checked at accept.
     while (this.#placing.size >= MAX_PLACING && !this.isFinished) await this.wake.wait();
     if (this.isFinished) return;
     const job: Promise<void> = this.holding(this.#place(ch, rf, root))
@@ -648,7 +655,7 @@ export class ReceiveTransfer extends Transfer {
         this.wake.notify();
       });
     this.#placing.add(job);
-    if (this.#files.every((f) => !f || f.placing)) {
+    if (--this.#unplaced === 0) {
       // The last file's fsync can take a while: still 'verifying' meanwhile.
       this.state = 'verifying';
       this.touch();
@@ -673,10 +680,7 @@ export class ReceiveTransfer extends Transfer {
       } finally {
         await fh.close();
       }
-      rf.savedAs = await placeWithoutOverwrite(
-        rf.partPath,
-        await resolveTarget(this.#targetDir, rf.segments, this.#made),
-      );
+      rf.savedAs = await placeWithoutOverwrite(rf.partPath, rf.target);
     }
     const savedAs = rf.savedAs;
     rf.verified = true;
@@ -765,18 +769,29 @@ export class ReceiveTransfer extends Transfer {
       targetDir: this.#targetDir,
       chunkSize: this.#chunkSize,
       peerFingerprint: this.peer!.fingerprint,
-      files: this.#files
-        .filter((f): f is RecvFile => f !== null)
-        .map((f) => ({
-          index: f.index,
-          path: f.path,
-          size: f.size,
-          partPath: f.partPath,
-          leaves: f.leaves.toJSON(),
-          ...(f.savedAs ? { savedAs: f.savedAs } : {}),
-        })),
+      files: this.#files.filter((f): f is RecvFile => f !== null).map((f) => this.#entry(f)),
       updatedAt: Date.now(),
     };
+  }
+
+  /**
+   * One file's checkpoint entry. A placed file's entry no longer changes, so
+   * it is built once: a save then costs little per placed file, which keeps
+   * saves cheap in a transfer of tens of thousands of small files.
+   */
+  #entry(f: RecvFile): FileCheckpoint {
+    const kept = this.#placedEntries.get(f.index);
+    if (kept) return kept;
+    const entry: FileCheckpoint = {
+      index: f.index,
+      path: f.path,
+      size: f.size,
+      partPath: f.partPath,
+      leaves: f.leaves.toJSON(),
+      ...(f.savedAs ? { savedAs: f.savedAs } : {}),
+    };
+    if (f.savedAs) this.#placedEntries.set(f.index, entry);
+    return entry;
   }
 
   #scheduleSave(): void {

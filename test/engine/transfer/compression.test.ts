@@ -7,7 +7,11 @@ import { deflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IntegrityError } from '../../../src/engine/errors.js';
-import { CompressionPolicy, decompressChunk } from '../../../src/engine/transfer/compression.js';
+import {
+  byteEntropy,
+  CompressionPolicy,
+  decompressChunk,
+} from '../../../src/engine/transfer/compression.js';
 
 const CHUNK = 64 * 1024;
 const MiB = 1024 * 1024;
@@ -46,6 +50,30 @@ describe('CompressionPolicy', () => {
       expect(compressed).toBe(false);
       expect(payload).toBe(chunk);
     }
+  });
+
+  it('judges a small file by its bytes: text and source compress, random and packed data do not', async () => {
+    const policy = new CompressionPolicy(true);
+    const source = Buffer.from(
+      'export function add(a: number, b: number): number {\n  return a + b;\n}\n'.repeat(60),
+    );
+    const cases: [Buffer, boolean][] = [
+      [text(4096), true],
+      [source, true],
+      [Buffer.alloc(8192), true],
+      [randomBytes(4096), false],
+      [deflateRawSync(text(64 * 1024), { level: 9 }).subarray(0, 4096), false],
+      [randomBytes(32 * 1024), false],
+    ];
+    for (const [i, [chunk, pays]] of cases.entries()) {
+      const [payload, compressed] = await policy.encode(100 + i, chunk);
+      expect(compressed, `case ${i}`).toBe(pays);
+      if (compressed)
+        expect((await decompressChunk(payload, chunk.length)).equals(chunk)).toBe(true);
+      else expect(payload).toBe(chunk);
+    }
+    expect(byteEntropy(randomBytes(65536))).toBeGreaterThan(7.9);
+    expect(byteEntropy(Buffer.alloc(100))).toBe(0);
   });
 
   it('leaves tiny chunks alone', async () => {
