@@ -18,6 +18,11 @@ export const FrameType = {
   Data: 3,
   /** Plaintext alert sent when the handshake fails, so the peer can say why. */
   Alert: 4,
+  /**
+   * Encrypted piece of a control message too large for one frame (a long
+   * offer or accept); the message's last piece comes as a Control frame.
+   */
+  ControlPart: 5,
 } as const;
 /** Union of frame type numbers. */
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
@@ -27,13 +32,22 @@ export const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
 /** Cap per frame type, in bytes of type + body. */
 export const FRAME_CAPS: Readonly<Record<FrameType, number>> = {
   [FrameType.Handshake]: 16 * 1024,
-  // Control messages include the manifest (paths) and leaf lists; 4 MiB holds
-  // ~30k files of 100-byte names or 128k leaves (128 GiB at 1 MiB chunks) per page.
+  // One frame of a control message; a larger message (an offer of ~30k files
+  // of 100-byte names, say) travels in ControlPart frames, up to
+  // MAX_CONTROL_MESSAGE_BYTES in all.
   [FrameType.Control]: 4 * 1024 * 1024,
+  [FrameType.ControlPart]: 4 * 1024 * 1024,
   // Header, 32-byte leaf, tag, and a chunk that compression made no smaller.
   [FrameType.Data]: MAX_CHUNK_BYTES + 1024,
   [FrameType.Alert]: 1024,
 };
+
+/**
+ * Largest control message, once its pieces are joined: an offer of the
+ * 100 000 files MAX_FILES allows, with paths of ~600 bytes. The receiver
+ * holds the pieces of at most this much before it parses them.
+ */
+export const MAX_CONTROL_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 const HEADER_BYTES = 5;
 
@@ -44,7 +58,7 @@ export interface Frame {
 }
 
 function isFrameType(t: number): t is FrameType {
-  return t >= FrameType.Handshake && t <= FrameType.Alert;
+  return t >= FrameType.Handshake && t <= FrameType.ControlPart;
 }
 
 /** Reads whole frames from a ByteStream, enforcing the caps. */

@@ -9,7 +9,13 @@
 import { Direction, FrameOpener, FrameSealer } from '../crypto/aead.js';
 import type { SessionKeys } from '../crypto/handshake.js';
 import { type ErrorCode, FerryError, ProtocolError } from '../errors.js';
-import { type FrameReader, FrameType, type FrameWriter } from '../protocol/frame.js';
+import {
+  FRAME_CAPS,
+  type FrameReader,
+  FrameType,
+  type FrameWriter,
+  MAX_CONTROL_MESSAGE_BYTES,
+} from '../protocol/frame.js';
 import {
   type ControlMessage,
   DATA_HEADER_BYTES,
@@ -22,6 +28,11 @@ import {
 import type { Role } from './types.js';
 
 const CONTROL_AAD = new TextEncoder().encode('ferry/1 control');
+// A piece is sealed under its own label, so a piece turned into a whole
+// message (its frame type byte changed) fails authentication.
+const CONTROL_PART_AAD = new TextEncoder().encode('ferry/1 control part');
+/** Plaintext bytes per piece of a large control message (a frame adds a 16-byte tag). */
+const PIECE_BYTES = FRAME_CAPS[FrameType.Control] - 1024;
 
 /** A decrypted incoming frame. */
 export type Incoming =
@@ -38,6 +49,9 @@ export class SecureChannel {
   readonly #recvData: FrameOpener;
   #transferId: Uint8Array | null = null;
   #queue: Promise<void> = Promise.resolve();
+  /** Opened pieces of an incoming control message, and their total length. */
+  #pieces: Uint8Array[] = [];
+  #pieceBytes = 0;
 
   constructor(reader: FrameReader, writer: FrameWriter, keys: SessionKeys, role: Role) {
     this.#reader = reader;
@@ -72,10 +86,29 @@ export class SecureChannel {
     return run;
   }
 
-  /** Send one control message. */
+  /**
+   * Send one control message: one frame, or, when larger than a frame, its
+   * pieces back to back (nothing else goes out between them).
+   */
   sendControl(msg: ControlMessage): Promise<void> {
+    const body = encodeControl(msg);
+    if (body.length > MAX_CONTROL_MESSAGE_BYTES) {
+      return Promise.reject(
+        new ProtocolError(
+          `a '${msg.t}' message of ${Math.ceil(body.length / 2 ** 20)} MiB is over the ${MAX_CONTROL_MESSAGE_BYTES / 2 ** 20} MiB limit`,
+        ),
+      );
+    }
     return this.#serialized(async () => {
-      const sealed = this.#sendControl.seal(CONTROL_AAD, encodeControl(msg));
+      let off = 0;
+      for (; body.length - off > PIECE_BYTES; off += PIECE_BYTES) {
+        const piece = body.subarray(off, off + PIECE_BYTES);
+        await this.#writer.write(
+          FrameType.ControlPart,
+          ...this.#sendControl.seal(CONTROL_PART_AAD, piece),
+        );
+      }
+      const sealed = this.#sendControl.seal(CONTROL_AAD, body.subarray(off));
       await this.#writer.write(FrameType.Control, ...sealed);
     });
   }
@@ -103,19 +136,52 @@ export class SecureChannel {
 
   /** The next authenticated frame, or `null` at a clean end of stream. */
   async receive(): Promise<Incoming | null> {
-    const frame = await this.#reader.next();
-    if (frame === null) return null;
-    switch (frame.type) {
-      case FrameType.Control:
-        return {
-          kind: 'control',
-          msg: decodeControl(this.#recvControl.open(CONTROL_AAD, frame.body, 'control frame')),
-        };
+    for (;;) {
+      const frame = await this.#reader.next();
+      if (frame === null) {
+        if (this.#pieces.length > 0)
+          throw new ProtocolError('stream ended inside a control message');
+        return null;
+      }
+      if (frame.type === FrameType.ControlPart) {
+        this.#addPiece(this.#recvControl.open(CONTROL_PART_AAD, frame.body, 'control frame'));
+        continue;
+      }
+      if (this.#pieces.length > 0 && frame.type !== FrameType.Control) {
+        throw new ProtocolError(`frame type ${frame.type} inside a control message`);
+      }
+      return this.#incoming(frame.type, frame.body);
+    }
+  }
+
+  /** Keep an opened piece of a control message, within MAX_CONTROL_MESSAGE_BYTES. */
+  #addPiece(piece: Uint8Array): void {
+    this.#pieceBytes += piece.length;
+    if (this.#pieceBytes > MAX_CONTROL_MESSAGE_BYTES) {
+      throw new ProtocolError(
+        `control message over ${MAX_CONTROL_MESSAGE_BYTES / 2 ** 20} MiB in pieces`,
+      );
+    }
+    this.#pieces.push(piece);
+  }
+
+  #incoming(type: number, body: Uint8Array): Incoming {
+    switch (type) {
+      case FrameType.Control: {
+        let plain = this.#recvControl.open(CONTROL_AAD, body, 'control frame');
+        if (this.#pieces.length > 0) {
+          this.#addPiece(plain);
+          plain = Buffer.concat(this.#pieces, this.#pieceBytes);
+          this.#pieces = [];
+          this.#pieceBytes = 0;
+        }
+        return { kind: 'control', msg: decodeControl(plain) };
+      }
       case FrameType.Data: {
-        const header = decodeDataHeader(frame.body);
+        const header = decodeDataHeader(body);
         const plain = this.#recvData.open(
-          this.#dataAad(frame.body.subarray(0, DATA_HEADER_BYTES)),
-          frame.body.subarray(DATA_HEADER_BYTES),
+          this.#dataAad(body.subarray(0, DATA_HEADER_BYTES)),
+          body.subarray(DATA_HEADER_BYTES),
           `chunk ${header.chunk} of file ${header.file}`,
         );
         if (plain.length < 32) throw new ProtocolError('data frame without a leaf');
@@ -126,7 +192,7 @@ export class SecureChannel {
         // path could do anyway by cutting the stream.
         let text = 'peer sent an alert';
         try {
-          const m = decodeControl(frame.body);
+          const m = decodeControl(body);
           if (m.t === 'error') text = `${m.code}: ${m.message}`;
         } catch {
           // keep the generic text
@@ -134,7 +200,7 @@ export class SecureChannel {
         throw new FerryError('REMOTE', `peer aborted: ${text}`);
       }
       default:
-        throw new ProtocolError(`unexpected frame type ${frame.type} after the handshake`);
+        throw new ProtocolError(`unexpected frame type ${type} after the handshake`);
     }
   }
 

@@ -14,6 +14,7 @@
 import { lstat, opendir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { FerryError } from '../errors.js';
+import { MAX_FILES } from '../protocol/messages.js';
 import { validateRelativePath } from './safe-path.js';
 
 /** One file to send. */
@@ -34,8 +35,15 @@ export interface WalkResult {
   readonly skipped: string[];
 }
 
-/** Walk `paths` into a manifest. Throws FerryError IO for a missing path or a name clash. */
-export async function walkSources(paths: readonly string[]): Promise<WalkResult> {
+/**
+ * Walk `paths` into a manifest. Throws FerryError IO for a missing path, a
+ * name clash, or more than `maxFiles` files (or empty folders): one offer
+ * lists at most MAX_FILES.
+ */
+export async function walkSources(
+  paths: readonly string[],
+  maxFiles: number = MAX_FILES,
+): Promise<WalkResult> {
   if (paths.length === 0) throw new RangeError('paths: name at least one file or folder');
   const files: SourceFile[] = [];
   const dirs: string[] = [];
@@ -78,6 +86,13 @@ export async function walkSources(paths: readonly string[]): Promise<WalkResult>
     }
   }
   if (files.length === 0) throw new FerryError('IO', 'nothing to send: no regular files found');
+  if (files.length > maxFiles || dirs.length > maxFiles) {
+    const what = files.length > maxFiles ? `${files.length} files` : `${dirs.length} empty folders`;
+    throw new FerryError(
+      'IO',
+      `this selection holds ${what}; one transfer sends at most ${maxFiles.toLocaleString('en-US')}: send its folders in separate transfers, or pack it first (tar)`,
+    );
+  }
   return { files, dirs, skipped };
 }
 

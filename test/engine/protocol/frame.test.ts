@@ -183,7 +183,7 @@ describe('FrameReader and FrameWriter', () => {
   });
 
   it('an unknown frame type is a ProtocolError', async () => {
-    for (const type of [0, 5, 0x7f, 0xff]) {
+    for (const type of [0, 6, 0x7f, 0xff]) {
       const s = scripted([header(10, type), new Uint8Array(9)], 'hang');
       await expect(within(new FrameReader(s.stream).next())).rejects.toThrow(ProtocolError);
       expect(s.reads()).toBe(1);

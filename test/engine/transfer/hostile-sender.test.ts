@@ -7,12 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runHandshake } from '../../../src/engine/crypto/handshake.js';
+import { Direction, FrameSealer } from '../../../src/engine/crypto/aead.js';
+import { runHandshake, type SessionKeys } from '../../../src/engine/crypto/handshake.js';
 import { FerryError } from '../../../src/engine/errors.js';
 import { FrameReader, FrameType, FrameWriter } from '../../../src/engine/protocol/frame.js';
 import {
   type ControlMessage,
   DataFlag,
+  encodeControl,
   type MessageOf,
   type OfferFile,
 } from '../../../src/engine/protocol/messages.js';
@@ -53,6 +55,7 @@ function within<T>(p: Promise<T>, ms = WAIT_MS, what = 'operation'): Promise<T> 
 interface Session {
   readonly ch: SecureChannel;
   readonly stream: ByteStream;
+  readonly keys: SessionKeys;
   readonly receiver: ReceiveTransfer;
   readonly transferId: Uint8Array;
   /** The folder holding `target`; nothing may ever appear outside `target`. */
@@ -104,7 +107,7 @@ async function connect(receive: Partial<ReceiveOptions> = {}, root?: string): Pr
   const ch = new SecureChannel(reader, writer, keys, 'sender');
   const transferId = new Uint8Array(randomBytes(16));
   ch.setTransferId(transferId);
-  const s: Session = { ch, stream, receiver, transferId, root: base, target };
+  const s: Session = { ch, stream, keys, receiver, transferId, root: base, target };
   sessions.push(s);
   return s;
 }
@@ -457,5 +460,60 @@ describe('a sender that ignores the window', () => {
     const summary = await within(s.receiver.done);
     expect(summary.bytesTransferred).toBe(size);
     expect((await readFile(join(s.target, 'flood.bin'))).equals(data)).toBe(true);
+  });
+});
+
+describe('control messages in pieces', () => {
+  const PART_AAD = new TextEncoder().encode('ferry/1 control part');
+  /** Our own control sealer and writer (the session's channel must then stay unused). */
+  const raw = (s: Session) => ({
+    sealer: new FrameSealer(s.keys.sendControl, Direction.SenderToReceiver),
+    writer: new FrameWriter(s.stream),
+  });
+
+  it('an offer larger than one frame arrives in pieces and is accepted whole', async () => {
+    const s = await connect();
+    // ~3.7 KB per path, 1200 paths: over the 4 MiB a frame may carry.
+    const deep = Array.from({ length: 14 }, (_, i) => `${i}`.padStart(3, '0') + 'd'.repeat(247));
+    const files = Array.from({ length: 1200 }, (_, i) => ({
+      path: `${deep.join('/')}/${'f'.repeat(200)}${i}`,
+      size: 10,
+    }));
+    const accept = await offerAccepted(s, files);
+    expect(accept.files.map((f) => f.file)).toEqual(files.map((_, i) => i));
+  });
+
+  it('a data frame between the pieces of a message → PROTOCOL', async () => {
+    const s = await connect();
+    const { sealer, writer } = raw(s);
+    await writer.write(FrameType.ControlPart, ...sealer.seal(PART_AAD, randomBytes(100)));
+    await writer.write(FrameType.Data, randomBytes(64));
+    expect(await failure(s)).toBe('PROTOCOL');
+  });
+
+  it('pieces past the 64 MiB a message may take → PROTOCOL', async () => {
+    const s = await connect();
+    const { sealer, writer } = raw(s);
+    const piece = randomBytes(4_000_000);
+    for (let i = 0; i < 17 && !s.receiver.isFinished; i++) {
+      await writer.write(FrameType.ControlPart, ...sealer.seal(PART_AAD, piece));
+    }
+    expect(await failure(s)).toBe('PROTOCOL');
+  });
+
+  it('a piece passed off as a whole message fails authentication', async () => {
+    const s = await connect();
+    const { sealer, writer } = raw(s);
+    const msg = encodeControl({ t: 'ping' });
+    await writer.write(FrameType.Control, ...sealer.seal(PART_AAD, msg));
+    expect(await failure(s)).toBe('INTEGRITY');
+  });
+
+  it('a stream that ends inside a message → an error, not an offer', async () => {
+    const s = await connect();
+    const { sealer, writer } = raw(s);
+    await writer.write(FrameType.ControlPart, ...sealer.seal(PART_AAD, randomBytes(100)));
+    await s.stream.closeWrite();
+    expect(await failure(s)).toBe('PROTOCOL');
   });
 });

@@ -7,6 +7,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { walkSources } from '../../../src/engine/transfer/manifest.js';
 import { MemorySessionStore } from '../../../src/engine/transfer/memory-store.js';
 import {
   cleanup,
@@ -117,5 +118,41 @@ describe.skipIf(!linux)('many files', () => {
     expect((await listFiles(dst)).filter((f) => f.endsWith('.part'))).toEqual([]);
     // Re-checking the files placed before the cut keeps none of them open.
     expect(peak).toBeLessThan(Math.min(placed, FILES / 4));
+  });
+});
+
+describe('large offers', () => {
+  // Linux only: paths this long pass PATH_MAX (1024) on macOS.
+  it.skipIf(!linux)(
+    'an offer too long for one frame (1200 paths of ~3.7 KB) goes in pieces: every file arrives',
+    async () => {
+      const src = await tempDir();
+      const dst = await tempDir();
+      dirs.push(src, dst);
+      const deep = Array.from({ length: 14 }, (_, i) => `${i}`.padStart(3, '0') + 'd'.repeat(247));
+      const rel = join('tree', ...deep);
+      for (let i = 0; i < 1200; i++)
+        await makeFile(src, join(rel, `${'f'.repeat(200)}${i}`), 1 + i);
+      const pair = startPair({ paths: [join(src, 'tree')], targetDir: dst });
+      const [s, r] = await Promise.all([pair.sender.done, pair.receiver.done]);
+      await settle(pair);
+      expect(r.files).toHaveLength(1200);
+      expect(r.files.map((f) => f.merkleRoot)).toEqual(s.files.map((f) => f.merkleRoot));
+      expect(await sha(join(dst, rel, `${'f'.repeat(200)}1199`))).toBe(
+        await sha(join(src, rel, `${'f'.repeat(200)}1199`)),
+      );
+    },
+  );
+
+  it('more files than one offer may list: a clear error before anything is sent', async () => {
+    const src = await tempDir();
+    dirs.push(src);
+    for (let i = 0; i < 6; i++) await makeFile(src, `tree/f${i}`, 1);
+    await expect(walkSources([join(src, 'tree')], 5)).rejects.toThrow(
+      /holds 6 files; one transfer sends at most 5: send its folders in separate transfers/,
+    );
+    await expect(walkSources([join(src, 'tree')], 6)).resolves.toMatchObject({
+      files: expect.any(Array),
+    });
   });
 });
