@@ -105,7 +105,13 @@ export interface JobView {
     readonly fingerprint: string;
     readonly usedCode: boolean;
   } | null;
+  /**
+   * The files, or the first few of them for a job restored from an earlier
+   * run before it runs again (`fileCount` says how many there are).
+   */
   readonly files: readonly FileView[];
+  /** How many files the job has, when more than `files` lists. */
+  readonly fileCount?: number;
   /** Newest last, bounded. */
   readonly events: readonly EventLine[];
   /** Restored from an earlier run of ferry (shown in Sessions until it runs). */

@@ -838,6 +838,7 @@ export class FerryApp implements FerryController {
       const t = new JobTrack({
         via: r.via,
         files: r.files,
+        ...(r.fileCount === undefined ? {} : { fileCount: r.fileCount, totalBytes: r.totalBytes }),
         peerLabel: this.#peerLabel(r.peer.fingerprint, r.peer.name),
         restored: true,
       });

@@ -22,6 +22,10 @@ export interface JobFacts {
   readonly via: 'lan' | 'code';
   /** Files (relative paths and sizes) when known before the offer. */
   files: readonly { path: string; size: number }[];
+  /** How many files there are when `files` lists only the first (a restored record). */
+  fileCount?: number;
+  /** Their total size, when `files` lists only the first. */
+  totalBytes?: number;
   /** Peer label before the handshake (device name, or "code 7-…"). */
   peerLabel: string;
   code?: string;
@@ -113,7 +117,11 @@ export class JobTrack {
   #onEvent(e: TransferEvent): void {
     const text = describeEvent(e);
     if (text) this.note(text);
-    if (e.type === 'started' && e.files.length > 0) this.facts.files = e.files;
+    if (e.type === 'started' && e.files.length > 0) {
+      this.facts.files = e.files;
+      delete this.facts.fileCount;
+      delete this.facts.totalBytes;
+    }
     if (e.type === 'completed' && e.summary.peerName) this.#peerName = e.summary.peerName;
   }
 
@@ -142,7 +150,9 @@ export class JobTrack {
             root: 'streaming' as const,
             mismatched: [],
           }));
-    const total = s && s.total > 0 ? s.total : files.reduce((n, f) => n + f.size, 0);
+    const fileCount = Math.max(files.length, s?.files.length ? 0 : (this.facts.fileCount ?? 0));
+    const total =
+      s && s.total > 0 ? s.total : (this.facts.totalBytes ?? files.reduce((n, f) => n + f.size, 0));
     const peer = s?.peer ?? null;
     // The queue knows only our own pauses: one the peer holds shows here.
     const pausedByPeer = job.state === 'transferring' && s?.state === 'paused';
@@ -156,13 +166,13 @@ export class JobTrack {
       id: job.id,
       direction: job.direction,
       label:
-        files.length === 1
+        fileCount === 1
           ? displayName(files[0]!.path)
-          : files.length === 0
+          : fileCount === 0
             ? job.direction === 'receive'
               ? 'waiting for the offer'
               : '…'
-            : `${files.length} files`,
+            : `${fileCount} files`,
       peer: this.#peerName
         ? displayName(this.#peerName)
         : peer && this.facts.peerLabel.startsWith('code')
@@ -190,6 +200,7 @@ export class JobTrack {
           }
         : null,
       files,
+      ...(fileCount > files.length ? { fileCount } : {}),
       events: [...this.#events],
       restored: this.facts.restored,
       needsConfirm: this.#confirmFacts !== null,

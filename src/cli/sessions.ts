@@ -8,7 +8,7 @@ import { resumeRendezvous } from '../engine/crypto/resume.js';
 import { FerryError, isRetryableCode } from '../engine/errors.js';
 import type { Transfer } from '../engine/transfer/transfer.js';
 import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
-import { type SessionRecord, SessionRegistry } from '../store/session-store.js';
+import { fileCountOf, type SessionRecord, SessionRegistry } from '../store/session-store.js';
 import { type GlobalOptions, resolveConfigDir, UsageError } from './common.js';
 import { displayName, ExitCode, formatBytes, type Reporter } from './output.js';
 import { type ReceiveCommandOptions, receiveByRendezvous } from './receive.js';
@@ -172,7 +172,8 @@ export function sessionsCommand(opts: GlobalOptions & { clear?: boolean }, out: 
   }
   for (const r of list) {
     const pct = r.totalBytes > 0 ? Math.floor((100 * r.bytesDone) / r.totalBytes) : 100;
-    const what = r.files.length === 1 ? displayName(r.files[0]!.path) : `${r.files.length} files`;
+    const n = fileCountOf(r);
+    const what = n === 1 ? displayName(r.files[0]!.path) : `${n} files`;
     const who = r.peer.name ? displayName(r.peer.name) : (r.peer.fingerprint?.slice(0, 8) ?? '?');
     out.print(
       `${r.id.slice(0, 8)}  ${r.direction === 'send' ? 'send →' : 'recv ←'} ${who}  ${what}  ` +
@@ -191,7 +192,9 @@ function sessionJson(r: SessionRecord): Record<string, unknown> {
     state: r.state,
     peer_fingerprint: r.peer.fingerprint ?? null,
     peer_name: r.peer.name ?? null,
+    // The first FILES_KEPT files; file_count says how many there are.
     files: r.files.map((f) => ({ path: f.path, size: f.size })),
+    file_count: fileCountOf(r),
     bytes_done: r.bytesDone,
     total: r.totalBytes,
     error: r.error ?? null,

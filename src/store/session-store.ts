@@ -52,7 +52,13 @@ export interface SessionRecord {
   /** send: absolute source paths as given; receive: absolute target dir */
   readonly paths: readonly string[];
   readonly targetDir?: string;
+  /**
+   * The first FILES_KEPT files (relative paths and sizes); `fileCount` says
+   * how many there are when that is more.
+   */
   readonly files: readonly { path: string; size: number; mtime?: number }[];
+  /** How many files the transfer has, when more than `files` lists. */
+  readonly fileCount?: number;
   readonly totalBytes: number;
   readonly bytesDone: number;
   readonly attempts: number;
@@ -135,6 +141,7 @@ const recordSchema = z.object({
   files: z.array(
     z.object({ path: z.string(), size: byteCount, mtime: z.number().finite().optional() }),
   ),
+  fileCount: z.number().int().nonnegative().safe().optional(),
   totalBytes: byteCount,
   bytesDone: byteCount,
   attempts: z.number().int().nonnegative().safe(),
@@ -264,6 +271,8 @@ export class SessionRegistry {
       const next = checkRecord(
         withoutUndefined({
           ...old,
+          // A new file list brings its own count (or none: it is whole).
+          ...(patch.files && patch.fileCount === undefined ? { fileCount: undefined } : {}),
           ...patch,
           id: old.id,
           createdAt: old.createdAt,
@@ -350,10 +359,30 @@ export class SessionRegistry {
 }
 
 /** Validate a record built from caller input; RangeError naming `param.field`. */
+/**
+ * Files a record lists by name. The whole registry is re-read, validated and
+ * written at every change, in one go on the main thread: with the full list
+ * of a 10 000-file transfer in three records, a write took 113 ms, with
+ * 50 000 files 600 ms. The names are for display; the engine's checkpoint
+ * keeps what a resume needs.
+ */
+export const FILES_KEPT = 20;
+
+/** How many files a record's transfer has. */
+export function fileCountOf(r: Pick<SessionRecord, 'files' | 'fileCount'>): number {
+  return r.fileCount ?? r.files.length;
+}
+
+/** Keep the first FILES_KEPT names of a long list, and its length in `fileCount`. */
+function compactFiles<T extends Pick<SessionRecord, 'files' | 'fileCount'>>(record: T): T {
+  if (record.files.length <= FILES_KEPT) return record;
+  return { ...record, files: record.files.slice(0, FILES_KEPT), fileCount: record.files.length };
+}
+
 function checkRecord(value: object, param: string): SessionRecord {
   const checked = recordSchema.safeParse(value);
   if (!checked.success) throw new RangeError(`${param}.${describeIssue(checked.error)}`);
-  const record: SessionRecord = checked.data;
+  const record: SessionRecord = compactFiles(checked.data);
   if (!FINISHED.has(record.state) || record.resumeSecret === undefined) return record;
   const { resumeSecret: _dropped, ...rest } = record;
   return rest;
@@ -371,7 +400,10 @@ function dropInvalidRecords(data: Record<string, unknown>, report: ReportProblem
       : checked.data.id !== key
         ? 'id: does not match its key'
         : undefined;
-    if (problem === undefined) continue;
+    if (problem === undefined) {
+      if (checked.success) sessions[key] = compactFiles(checked.data);
+      continue;
+    }
     delete sessions[key];
     report(`dropped session ${JSON.stringify(key)} (${problem})`);
   }

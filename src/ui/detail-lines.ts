@@ -157,7 +157,7 @@ export function detailLines(
   events = Math.min(job.events.length, room - legendRow - mapRowsN);
   const lines = [...top];
   files.slice(0, fileRows).forEach((f, i) => {
-    const more = files.length - fileRows;
+    const more = (job.fileCount ?? files.length) - fileRows;
     if (i === fileRows - 1 && more > 0) {
       lines.push({ key: `file${i}`, segs: [{ text: `…and ${more + 1} more files`, dim: true }] });
     } else {

@@ -3,7 +3,8 @@
  * finished ones come back as history unless they ended more than 30 days
  * ago; an unfinished one comes back held for the user under `autoResume
  * ask`; a code send that never started (its code is not kept) fails with
- * that reason rather than hanging.
+ * that reason rather than hanging. A record of many files keeps a few names
+ * and their count, and the job still reads as that many files.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FerryApp, HISTORY_MS } from '../../src/app/ferry-app.js';
 import { FerryConfig } from '../../src/store/config.js';
 import { type NewSessionRecord, SessionRegistry } from '../../src/store/session-store.js';
+import { detailLines } from '../../src/ui/detail-lines.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -47,6 +49,8 @@ describe('FerryApp start-up with recorded sessions', () => {
     reg.put(record('b', {}));
     reg.put(record('c', { state: 'transferring', bytesDone: 4 }));
     reg.put(record('d', { via: 'code', peer: {}, state: 'connecting' }));
+    const many = Array.from({ length: 3000 }, (_, i) => ({ path: `tree/f${i}`, size: 10 }));
+    reg.put(record('e', { paths: ['/tmp/tree'], files: many, totalBytes: 30_000 }));
     reg.flush();
     FerryConfig.open(dir).updateSettings({ autoResume: 'ask' });
 
@@ -57,6 +61,12 @@ describe('FerryApp start-up with recorded sessions', () => {
     expect(SessionRegistry.open(dir).get('a'.repeat(32))).toBeUndefined();
     expect(jobs().get('b')).toMatchObject({ state: 'done', restored: true, label: 'x.bin' });
     expect(jobs().get('c')).toMatchObject({ state: 'paused', restored: true, bytesDone: 4 });
+    // The record keeps 20 names of 3000 and their count: the view says 3000.
+    const e = jobs().get('e')!;
+    expect(e).toMatchObject({ label: '3000 files', fileCount: 3000, total: 30_000 });
+    expect(e.files.length).toBeLessThan(3000);
+    const lines = detailLines(e, 80, 30, Date.now()).map((l) => l.segs.map((g) => g.text).join(''));
+    expect(lines.some((l) => /…and 2998 more files/.test(l))).toBe(true);
     expect(app.snapshot().notices.some((n) => /Sessions/.test(n.text))).toBe(true);
     // The code send cannot meet anyone again: resumed, it fails and says why.
     app.resume('d'.repeat(32));

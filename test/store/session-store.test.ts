@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  FILES_KEPT,
+  fileCountOf,
   type NewSessionRecord,
   SessionRegistry,
   type SessionStoreOptions,
@@ -292,6 +294,39 @@ describe('SessionRegistry with a bad file', () => {
         `'paused' | 'verifying' | 'retrying' | 'done' | 'failed' | 'cancelled', received 'exploded')`,
       `${registry.path}: dropped session "${other.id}" (id: does not match its key)`,
     ]);
+  });
+
+  it('keeps the first 20 names of a long file list and its count, on disk too', async () => {
+    const d = await dir();
+    const { registry } = open(d);
+    const many = Array.from({ length: 5000 }, (_, i) => ({ path: `tree/f${i}`, size: 10 }));
+    const put = registry.put(job(1, { files: many, totalBytes: 50_000 }));
+    expect(put.files).toStrictEqual(many.slice(0, FILES_KEPT));
+    expect(put.fileCount).toBe(5000);
+    expect(fileCountOf(put)).toBe(5000);
+    expect((await onDisk(registry)).sessions[put.id].files).toHaveLength(FILES_KEPT);
+    // An update that does not touch the files keeps the count; a new list brings its own.
+    expect(registry.update(put.id, { state: 'transferring' }).fileCount).toBe(5000);
+    const short = registry.update(put.id, { files: many.slice(0, 3) });
+    expect(short.files).toHaveLength(3);
+    expect(short.fileCount).toBeUndefined();
+    expect(fileCountOf(short)).toBe(3);
+    expect(registry.update(put.id, { files: many.slice(0, 30) }).fileCount).toBe(30);
+  });
+
+  it('compacts a long list written by an earlier version when it reads the file', async () => {
+    const d = await dir();
+    const { registry } = open(d);
+    const rec = registry.put(job(1));
+    const doc = await onDisk(registry);
+    doc.sessions[rec.id].files = Array.from({ length: 100 }, (_, i) => ({
+      path: `f${i}`,
+      size: 1,
+    }));
+    await writeFile(registry.path, JSON.stringify(doc));
+    const again = open(d).registry.get(rec.id)!;
+    expect(again.files).toHaveLength(FILES_KEPT);
+    expect(fileCountOf(again)).toBe(100);
   });
 
   it('creates a 0600 file in a 0700 dir', async () => {
