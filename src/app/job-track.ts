@@ -130,17 +130,11 @@ export class JobTrack {
     const t = this.#transfer;
     if (t && (!this.#snap || this.#snap.version !== t.version)) this.#snap = t.snapshot();
     const s = this.#snap;
-    const files: FileView[] =
+    const files: readonly FileView[] =
       s && s.files.length > 0
-        ? s.files.map((f) => ({
-            path: f.path,
-            size: f.size,
-            chunkCount: f.chunkCount,
-            chunks: f.chunks,
-            leavesVerified: f.leavesVerified,
-            root: f.root,
-            mismatched: f.mismatched,
-          }))
+        ? // The engine's file snapshots as they are: immutable, and rebuilt
+          // only for files that changed (a copy here cost O(files) a poll).
+          s.files
         : this.facts.files.map((f) => ({
             path: f.path,
             size: f.size,

@@ -302,6 +302,7 @@ export class ReceiveTransfer extends Transfer {
       const fp = this.files[rf.index]!;
       fp.accepted = true;
       fp.root = 'streaming';
+      this.fileChanged(rf.index);
       this.total += rf.size;
       const have: number[] = [];
       for (let c = 0; c < rf.count; c++) {
@@ -557,6 +558,7 @@ export class ReceiveTransfer extends Transfer {
       rf.leaves.clear(chunk);
       this.bytesDone -= data.length;
       this.files[rf.index]!.leavesVerified--;
+      this.fileChanged(rf.index);
     }
     await this.#write(rf, chunk, data, mine);
   }
@@ -633,6 +635,7 @@ export class ReceiveTransfer extends Transfer {
     const fp = this.files[rf.index]!;
     if (Buffer.compare(root, msg.root) !== 0) {
       fp.root = 'mismatch';
+      this.fileChanged(rf.index);
       this.touch();
       if (++rf.rounds > MAX_ROOT_ROUNDS) {
         throw new IntegrityError(`'${rf.path}': Merkle root still mismatches after re-fetching`);
@@ -717,6 +720,7 @@ export class ReceiveTransfer extends Transfer {
     }
     const fp = this.files[rf.index]!;
     fp.mismatched = bad;
+    this.fileChanged(rf.index);
     for (const c of bad) {
       rf.leaves.clear(c);
       fp.chunks[c] = ChunkState.Failed;

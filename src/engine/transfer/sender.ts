@@ -267,6 +267,7 @@ export class SendTransfer extends Transfer {
       });
       f.accepted = true;
       this.files[a.file]!.accepted = true;
+      this.fileChanged(a.file);
     }
     this.total = 0;
     // What the receiver says it holds (each claim is still re-checked against our file).
@@ -315,8 +316,8 @@ export class SendTransfer extends Transfer {
       for (let c = start; c < end; c++) {
         const len = chunkLength(f.source.size, this.#chunkSize, c);
         if (!this.#window.onAck(this.#key(file, c), len)) continue; // duplicate ack
-        this.setChunk(file, c, ChunkState.Written);
         this.files[file]!.leavesVerified++;
+        this.setChunk(file, c, ChunkState.Written);
         this.bytesDone += len;
         this.rate.add(len);
       }

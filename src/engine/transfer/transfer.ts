@@ -85,6 +85,15 @@ export abstract class Transfer {
   protected readonly wake = new Wakeup();
 
   #version = 0;
+  /**
+   * The files part of the last snapshot, the `files` array it was built from,
+   * and the files changed since (see fileChanged): a snapshot rebuilds only
+   * those, so a UI polling a transfer of 100 000 files does not copy every
+   * file's state each time (63 ms a poll before).
+   */
+  #fileSnaps: readonly FileSnapshot[] = [];
+  #fileSnapsOf: readonly FileProgress[] | null = null;
+  readonly #changedFiles = new Set<number>();
   #error: { code: ErrorCode; message: string } | null = null;
   #listeners = new Set<(e: TransferEvent) => void>();
   #lastProgress = 0;
@@ -233,20 +242,15 @@ export abstract class Transfer {
     return this.state;
   }
 
-  /** An immutable picture for the UI; `version` changes whenever content does. */
+  /**
+   * An immutable picture for the UI; `version` changes whenever content does.
+   * Do not modify it: the entries of files that did not change are shared
+   * with earlier and later snapshots.
+   */
   snapshot(): TransferSnapshot {
     const rateBps = this.rate.rate;
     const remaining = this.total - this.bytesDone;
-    const files: FileSnapshot[] = this.files.map((f) => ({
-      path: f.path,
-      size: f.size,
-      chunkCount: f.chunkCount,
-      chunks: f.chunks.slice(),
-      leavesVerified: f.leavesVerified,
-      root: f.root,
-      mismatched: [...f.mismatched],
-      accepted: f.accepted,
-    }));
+    const files = this.#filesSnapshot();
     return {
       version: this.#version,
       role: this.role,
@@ -386,6 +390,29 @@ export abstract class Transfer {
     this.#version++;
   }
 
+  /** File `i`'s progress (chunks, leaves, root, accepted, mismatched) changed. */
+  protected fileChanged(i: number): void {
+    this.#changedFiles.add(i);
+  }
+
+  #filesSnapshot(): readonly FileSnapshot[] {
+    const files = this.files;
+    if (this.#fileSnapsOf !== files) {
+      this.#fileSnaps = files.map(fileSnapshot);
+      this.#fileSnapsOf = files;
+    } else if (this.#changedFiles.size > 0) {
+      // Copy on write: a snapshot handed out earlier never changes.
+      const next = this.#fileSnaps.slice();
+      for (const i of this.#changedFiles) {
+        const f = files[i];
+        if (f) next[i] = fileSnapshot(f);
+      }
+      this.#fileSnaps = next;
+    }
+    this.#changedFiles.clear();
+    return this.#fileSnaps;
+  }
+
   /** Deliver an event to every listener; a throwing listener cannot break the engine. */
   protected emit(e: TransferEvent): void {
     for (const l of this.#listeners) {
@@ -416,7 +443,10 @@ export abstract class Transfer {
   /** Set a chunk's state in the chunk map. */
   protected setChunk(file: number, chunk: number, st: ChunkState): void {
     const f = this.files[file];
-    if (f && chunk < f.chunkCount) f.chunks[chunk] = st;
+    if (f && chunk < f.chunkCount) {
+      f.chunks[chunk] = st;
+      this.#changedFiles.add(file);
+    }
   }
 
   /** Mark every chunk of a file verified. */
@@ -426,6 +456,7 @@ export abstract class Transfer {
     f.chunks.fill(ChunkState.Verified);
     f.root = 'verified';
     f.leavesVerified = f.chunkCount;
+    this.#changedFiles.add(file);
     this.touch();
   }
 
@@ -485,4 +516,18 @@ export abstract class Transfer {
 /** Hex of bytes. */
 export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+}
+
+/** An immutable copy of one file's progress. */
+function fileSnapshot(f: FileProgress): FileSnapshot {
+  return {
+    path: f.path,
+    size: f.size,
+    chunkCount: f.chunkCount,
+    chunks: f.chunks.slice(),
+    leavesVerified: f.leavesVerified,
+    root: f.root,
+    mismatched: [...f.mismatched],
+    accepted: f.accepted,
+  };
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { walkSources } from '../../../src/engine/transfer/manifest.js';
 import { MemorySessionStore } from '../../../src/engine/transfer/memory-store.js';
+import { ChunkState, type TransferSnapshot } from '../../../src/engine/transfer/types.js';
 import {
   cleanup,
   listFiles,
@@ -154,5 +155,40 @@ describe('large offers', () => {
     await expect(walkSources([join(src, 'tree')], 6)).resolves.toMatchObject({
       files: expect.any(Array),
     });
+  });
+});
+
+describe('snapshots of many files', () => {
+  it('share the files that did not change, never change once handed out, and end complete', async () => {
+    const src = await tempDir();
+    const dst = await tempDir();
+    dirs.push(src, dst);
+    for (let i = 0; i < 60; i++) await makeFile(src, `tree/f${i}`, 100 + i);
+    const pair = startPair({ paths: [join(src, 'tree')], targetDir: dst });
+    const taken: { snap: TransferSnapshot; copy: TransferSnapshot }[] = [];
+    pair.receiver.on((e) => {
+      if (e.type !== 'file-verified') return;
+      const snap = pair.receiver.snapshot();
+      taken.push({ snap, copy: structuredClone(snap) });
+    });
+    await Promise.all([pair.sender.done, pair.receiver.done]);
+    await settle(pair);
+    expect(taken.length).toBe(60);
+    let shared = 0;
+    for (let k = 0; k < taken.length; k++) {
+      const { snap, copy } = taken[k]!;
+      expect(snap).toEqual(copy); // nothing handed out changed afterwards
+      const prev = taken[k - 1]?.snap;
+      if (prev) shared += snap.files.filter((f, i) => f === prev.files[i]).length;
+    }
+    // Between two file-verified events only a few files change; the rest are the same objects.
+    expect(shared).toBeGreaterThan((taken.length - 1) * 50);
+    for (const t of [pair.sender, pair.receiver]) {
+      for (const f of t.snapshot().files) {
+        expect(f.root).toBe('verified');
+        expect(f.leavesVerified).toBe(f.chunkCount);
+        expect([...f.chunks].every((c) => c === ChunkState.Verified)).toBe(true);
+      }
+    }
   });
 });

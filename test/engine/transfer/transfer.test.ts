@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCode } from '../../../src/engine/crypto/code-phrase.js';
-import { ChunkState } from '../../../src/engine/transfer/types.js';
+import { ChunkState, type TransferSnapshot } from '../../../src/engine/transfer/types.js';
 import {
   cleanup,
   listFiles,
@@ -284,19 +283,27 @@ describe('transfer over the in-memory link', () => {
     expect(await listFiles(dst2)).not.toContain('big');
   });
 
-  it('snapshots are versioned and copies', async () => {
+  it('snapshots are versioned, never change once handed out, and share what did not change', async () => {
     const src = await dir();
     const dst = await dir();
     const file = await makeFile(src, 'f', 300_000);
     const pair = startPair({ paths: [file], targetDir: dst });
+    let during: { snap: TransferSnapshot; copy: TransferSnapshot } | undefined;
+    pair.receiver.on((e) => {
+      if (e.type !== 'progress' || during) return;
+      const snap = pair.receiver.snapshot();
+      during = { snap, copy: structuredClone(snap) };
+    });
     const first = pair.receiver.snapshot();
     await pair.receiver.done;
     await settle(pair);
     const last = pair.receiver.snapshot();
     expect(last.version).toBeGreaterThan(first.version);
     expect(pair.receiver.snapshot().version).toBe(last.version);
-    last.files[0]!.chunks.fill(0);
-    expect(pair.receiver.snapshot().files[0]!.chunks[0]).toBe(ChunkState.Verified);
-    expect(randomBytes).toBeDefined();
+    expect(during).toBeDefined();
+    expect(during!.snap).toEqual(during!.copy);
+    expect(during!.snap.files[0]!.chunks).not.toEqual(last.files[0]!.chunks);
+    expect(last.files[0]!.chunks.every((c) => c === ChunkState.Verified)).toBe(true);
+    expect(pair.receiver.snapshot().files).toBe(last.files); // nothing changed since
   });
 });
