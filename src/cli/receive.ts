@@ -5,6 +5,7 @@ import { nameplateHash } from '../discovery/advert.js';
 import { parseCode, roomIdFromNameplate } from '../engine/crypto/code-phrase.js';
 import { shortFingerprint } from '../engine/crypto/identity.js';
 import { sessionCodeHash } from '../engine/crypto/resume.js';
+import { FerryError, toFerryError } from '../engine/errors.js';
 import { type Decision, type OfferInfo, startReceive } from '../engine/transfer/receiver.js';
 import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
@@ -157,7 +158,9 @@ export async function receiveByRendezvous(
     },
     ...checkpointInterval(),
   });
+  let started = false;
   t.on((e) => {
+    if (e.type === 'started') started = true;
     if (e.type !== 'failed' && e.type !== 'cancelled' && e.type !== 'completed') out.event(e);
   });
   trackSession(
@@ -193,12 +196,40 @@ export async function receiveByRendezvous(
       out.say('interrupted; run the same command again to resume');
       return ExitCode.Interrupted;
     }
-    throw err;
+    throw withResumeHint(toFerryError(err), started);
   } finally {
     sessions.flush();
     signal.removeEventListener('abort', onAbort);
     await conn.link.close().catch(() => undefined);
   }
+}
+
+/**
+ * A failure a re-run of the same command can resume from (the sender waits
+ * meanwhile) says so: a full disk (make room first), or a lost connection
+ * once something arrived.
+ */
+export function withResumeHint(err: FerryError, started: boolean): FerryError {
+  if (err.code === 'NO_SPACE') {
+    const again = started
+      ? 'run the same command again to resume (what arrived is kept)'
+      : 'run the same command again';
+    return new FerryError(
+      err.code,
+      `${err.message}; make room or pick another --dir, then ${again}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (started && (err.code === 'CONNECTION' || err.code === 'TIMEOUT')) {
+    return new FerryError(
+      err.code,
+      `${err.message}; run the same command again to resume (what arrived is kept)`,
+      { cause: err },
+    );
+  }
+  return err;
 }
 
 /** FERRY_CHECKPOINT_MS: how often progress checkpoints are written (default 1000 ms). */

@@ -106,7 +106,17 @@ export function toFerryError(err: unknown, fallback: ErrorCode = ErrorCode.Io): 
   if (err instanceof FerryError) return err;
   const message = err instanceof Error ? err.message : String(err);
   const errno = (err as { code?: unknown } | null)?.code;
-  if (errno === 'ENOSPC') return new FerryError(ErrorCode.NoSpace, message, { cause: err });
+  if (errno === 'ENOSPC' || errno === 'EDQUOT') {
+    return new FerryError(ErrorCode.NoSpace, `the disk is full (${message})`, { cause: err });
+  }
+  if (errno === 'EFBIG') {
+    // A FAT32 stick past 4 GiB, or a file-size limit on this process.
+    return new FerryError(
+      ErrorCode.NoSpace,
+      `the file is larger than this file system or a limit allows (${message})`,
+      { cause: err },
+    );
+  }
   if (err instanceof Error && err.name === 'TimeoutError') {
     return new FerryError(ErrorCode.Timeout, message, { cause: err });
   }

@@ -35,9 +35,18 @@ export const mdnsEnv = {
   FERRY_MDNS_PORT: String(20_000 + Math.floor(Math.random() * 30_000)),
 };
 
-/** Start `ferry <args>` from the sources (via tsx). */
-export function ferry(args: string[], env: Record<string, string> = {}): FerryProcess {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+/**
+ * Start `ferry <args>` from the sources (via tsx); `wrap` runs it under
+ * another command (e.g. `prlimit --fsize=N`).
+ */
+export function ferry(
+  args: string[],
+  env: Record<string, string> = {},
+  wrap: string[] = [],
+): FerryProcess {
+  const argv = [process.execPath, '--import', 'tsx', 'src/cli.ts', ...args];
+  const [cmd, ...rest] = [...wrap, ...argv];
+  const proc = spawn(cmd!, rest, {
     cwd: root,
     env: { ...process.env, ...mdnsEnv, ...env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,6 +3,7 @@
  * `ferry receive`; a 64 MiB random file over TCP and over QUIC; kill -9 and
  * resume; a wrong code; a relay that flips a byte.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,8 @@ import { RelayRooms } from '../../src/relay/rooms.js';
 import { type FerryProcess, ferry, killWhenCheckpointed, onlyLoopback } from './cli-process.js';
 
 const MiB = 1024 * 1024;
+/** util-linux prlimit, to cap the receiver's file size (skipped where missing). */
+const hasPrlimit = spawnSync('prlimit', ['--version']).status === 0;
 let dir: string;
 let small: string;
 let big: string;
@@ -93,7 +96,7 @@ function send(paths: string[], code: string, cfg: string, relayAddr: string) {
     cfg,
   ]);
 }
-function receive(code: string, cfg: string, out: string, relayAddr: string) {
+function receive(code: string, cfg: string, out: string, relayAddr: string, wrap: string[] = []) {
   return ferry(
     [
       '--no-mdns',
@@ -110,6 +113,7 @@ function receive(code: string, cfg: string, out: string, relayAddr: string) {
     ],
     // Frequent checkpoints, so a kill -9 mid-way always finds some on disk.
     { FERRY_CHECKPOINT_MS: '200' },
+    wrap,
   );
 }
 
@@ -196,6 +200,40 @@ describe('ferry send / receive through a relay process', () => {
     expect(await sha(join(out, 'data256.bin'))).toBe(await sha(big));
     await rm(out, { recursive: true });
   }, 180_000);
+
+  it.skipIf(!hasPrlimit)(
+    'the file outgrows what the disk allows: NO_SPACE with a hint, the sender waits, a re-run resumes',
+    async () => {
+      const { code, out, s, r } = names();
+      const addr = `127.0.0.1:${tcpPort}`;
+      const snd = send([big], code, s, addr);
+      await snd.waitFor((l) => l['type'] === 'code');
+      await mkdir(out);
+      // The kernel refuses writes past 64 MiB in one file (EFBIG), as a FAT32
+      // stick does past 4 GiB; the checkpoint and session files stay small.
+      const capped = receive(code, r, out, addr, ['prlimit', `--fsize=${64 * MiB}`]);
+      expect(await capped.exit).toBe(1);
+      const err = capped.lines.at(-1)!;
+      expect(err).toMatchObject({ type: 'error', code: 'NO_SPACE' });
+      expect(err['message']).toMatch(/cannot write 'data256.bin'.*larger than this file system/);
+      expect(err['message']).toMatch(
+        /make room or pick another --dir, then run the same command again to resume/,
+      );
+      expect(await readdir(out)).toEqual(['data256.bin.part']);
+      // The sender heard why and waits for the receiver to come back.
+      const waiting = await snd.waitFor((l) => l['type'] === 'waiting');
+      expect(waiting['reason']).toMatch(/NO_SPACE/);
+      const again = receive(code, r, out, addr);
+      expect(await again.exit).toBe(0);
+      expect(await snd.exit).toBe(0);
+      const done = again.lines.at(-1)!;
+      expect(done['type']).toBe('completed');
+      expect(done['bytes_skipped'] as number).toBeGreaterThanOrEqual(32 * MiB);
+      expect(await sha(join(out, 'data256.bin'))).toBe(await sha(big));
+      await rm(out, { recursive: true });
+    },
+    180_000,
+  );
 
   it('kill -9 of both sides, restart the sender with the same code and paths: still resumes', async () => {
     const { code, out, s, r } = names();

@@ -21,13 +21,20 @@
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { ConnectionError, FerryError, IntegrityError, ProtocolError } from '../errors.js';
+import {
+  ConnectionError,
+  FerryError,
+  IntegrityError,
+  ProtocolError,
+  toFerryError,
+} from '../errors.js';
 import { cleanPeerName } from '../names.js';
 import { DataFlag, type DataHeader, type MessageOf, toRanges } from '../protocol/messages.js';
 import type { Throttle } from '../queue/bandwidth.js';
 import type { ByteStream } from '../transport/link.js';
 import type { SecureChannel } from './channel.js';
 import { decompressChunk } from './compression.js';
+import { keepFileSizeErrorsCatchable } from './file-size-signal.js';
 import { LeafHashPool } from './hash-pool.js';
 import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
 import {
@@ -172,6 +179,7 @@ export class ReceiveTransfer extends Transfer {
     this.#opts = opts;
     this.#targetDir = resolve(opts.targetDir);
     this.#budget = opts.memoryBudget ?? 16 * 1024 * 1024;
+    keepFileSizeErrorsCatchable();
     this.#running = this.#run().catch((err) => this.fail(err));
   }
 
@@ -566,14 +574,25 @@ export class ReceiveTransfer extends Transfer {
   async #write(rf: RecvFile, chunk: number, data: Uint8Array, leaf: Uint8Array): Promise<void> {
     const fh = rf.handle ?? (await this.#open(rf));
     let off = 0;
-    while (off < data.length) {
-      const { bytesWritten } = await fh.write(
-        data,
-        off,
-        data.length - off,
-        chunk * this.#chunkSize + off,
+    try {
+      while (off < data.length) {
+        const { bytesWritten } = await fh.write(
+          data,
+          off,
+          data.length - off,
+          chunk * this.#chunkSize + off,
+        );
+        off += bytesWritten;
+      }
+    } catch (err) {
+      const fe = toFerryError(err);
+      throw new FerryError(
+        fe.code,
+        `cannot write '${rf.path}' in ${this.#targetDir}: ${fe.message}`,
+        {
+          cause: err,
+        },
       );
-      off += bytesWritten;
     }
     // Recorded even if the transfer failed meanwhile: the bytes are on disk and
     // authenticated, so the checkpoint may claim them for a resume.

@@ -4,7 +4,7 @@
  */
 
 import { type HandshakeOptions, runHandshake } from '../crypto/handshake.js';
-import { type ErrorCode, FerryError, toFerryError } from '../errors.js';
+import { type ErrorCode, FerryError, isRetryableCode, toFerryError } from '../errors.js';
 import { FrameReader, FrameWriter } from '../protocol/frame.js';
 import type { Throttle } from '../queue/bandwidth.js';
 import type { ByteStream } from '../transport/link.js';
@@ -356,7 +356,8 @@ export abstract class Transfer {
         return true;
       case 'error':
         throw new FerryError('REMOTE', `peer failed: ${msg.code}: ${msg.message}`, {
-          retryable: msg.code === 'CONNECTION' || msg.code === 'TIMEOUT',
+          // A receiver out of space can make room and come back to resume.
+          retryable: isRetryableCode(msg.code ?? '') || msg.code === 'NO_SPACE',
         });
       default:
         return false;
