@@ -141,7 +141,8 @@ export class JobTrack {
             chunkCount: 0,
             chunks: new Uint8Array(0),
             leavesVerified: 0,
-            root: 'streaming' as const,
+            // Known from the record only: a finished job's files were verified.
+            root: job.state === 'done' ? ('verified' as const) : ('streaming' as const),
             mismatched: [],
           }));
     const fileCount = Math.max(files.length, s?.files.length ? 0 : (this.facts.fileCount ?? 0));

@@ -76,7 +76,8 @@ function rootSegs(f: FileView): Seg[] {
 }
 
 function fileLine(f: FileView, w: number): Seg[] {
-  const leaves = `${f.leavesVerified}/${f.chunkCount} leaves `;
+  // No chunk count yet (a job known from its record): no leaves to show.
+  const leaves = f.chunkCount > 0 ? `${f.leavesVerified}/${f.chunkCount} leaves ` : '';
   const root = rootSegs(f);
   const right = textWidth(leaves) + root.reduce((n, s) => n + textWidth(s.text), 0);
   const nameW = Math.max(8, w - right - 2);

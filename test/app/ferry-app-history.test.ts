@@ -67,6 +67,11 @@ describe('FerryApp start-up with recorded sessions', () => {
     expect(e.files.length).toBeLessThan(3000);
     const lines = detailLines(e, 80, 30, Date.now()).map((l) => l.segs.map((g) => g.text).join(''));
     expect(lines.some((l) => /…and 2998 more files/.test(l))).toBe(true);
+    // A finished job known from its record: its files read as verified, no "0/0 leaves".
+    expect(e.files[0]!.root).toBe('verified');
+    expect(lines.some((l) => /tree\/f0 .*root verified/.test(l))).toBe(true);
+    expect(lines.some((l) => /0\/0 leaves/.test(l))).toBe(false);
+    expect(jobs().get('c')!.files[0]!.root).toBe('streaming'); // unfinished
     expect(app.snapshot().notices.some((n) => /Sessions/.test(n.text))).toBe(true);
     // The code send cannot meet anyone again: resumed, it fails and says why.
     app.resume('d'.repeat(32));
