@@ -281,9 +281,12 @@ export class ReceiveTransfer extends Transfer {
     this.#files = offer.files.map(() => null);
     let needed = 0;
     let resumed = 0;
+    // By index: a search per file made resuming 100 000 files quadratic.
+    const priorByIndex = new Map((usable?.files ?? []).map((p) => [p.index, p]));
     for (const i of [...chosen].sort((a, b) => a - b)) {
       const f = offer.files[i]!;
-      const prior = usable?.files.find((p) => p.index === i && p.path === f.path);
+      const found = priorByIndex.get(i);
+      const prior = found?.path === f.path ? found : undefined;
       const rf = await this.#reopen(i, f.path, segments[i]!, f.size, prior);
       this.#files[i] = rf;
       const claimed = this.#claimedBytes(rf);
