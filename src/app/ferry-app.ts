@@ -38,6 +38,7 @@ import {
   Scheduler,
 } from '../engine/queue/scheduler.js';
 import { walkSources } from '../engine/transfer/manifest.js';
+import { targetFolderProblem } from '../engine/transfer/safe-path.js';
 import type { Transfer } from '../engine/transfer/transfer.js';
 import { lanTransferId } from '../engine/transfer/transfer-id.js';
 import type { LinkInfo } from '../engine/transport/link.js';
@@ -392,6 +393,8 @@ export class FerryApp implements FerryController {
       return job.id;
     }
     const targetDir = resolve(dir?.trim() || this.#downloadDir());
+    const problem = await targetFolderProblem(targetDir);
+    if (problem) throw new Error(`Save to ${problem}`);
     const id = randomBytes(16).toString('hex');
     this.#addJob(
       {

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FerryError } from '../engine/errors.js';
 import { combine, type Throttle, TokenBucket } from '../engine/queue/bandwidth.js';
+import { targetFolderProblem } from '../engine/transfer/safe-path.js';
 import { UsageError } from './help.js';
 import { parseRelayAddress, type RelayEndpoint } from './relay-client.js';
 
@@ -83,6 +84,12 @@ export function requirePath(relays: readonly unknown[], direct: unknown): void {
         '(pass --relay HOST:PORT or set FERRY_RELAY, use --direct HOST:PORT, or drop --no-mdns)',
     );
   }
+}
+
+/** A usage error unless `dir` is an existing folder; `what` names where it came from. */
+export async function requireFolder(dir: string, what: string): Promise<void> {
+  const problem = await targetFolderProblem(dir);
+  if (problem) throw new UsageError(`${what} ${problem}`);
 }
 
 export { UsageError };

@@ -25,7 +25,7 @@ import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
 import type { FerryConfig } from '../store/config.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
 import type { SessionRegistry } from '../store/session-store.js';
-import { resolveConfigDir, throttleFor, UsageError } from './common.js';
+import { requireFolder, resolveConfigDir, throttleFor, UsageError } from './common.js';
 import {
   knownNameClash,
   lanSettings,
@@ -58,6 +58,7 @@ export async function listenCommand(
   const configDir = resolveConfigDir(opts.configDir);
   const config = openConfig(opts, out);
   const targetDir = resolve(opts.dir ?? config.settings.downloadDir ?? '.');
+  await requireFolder(targetDir, opts.dir === undefined ? 'the download folder' : '--dir');
   const identity = await loadOrCreateIdentity(configDir);
   const settings = lanSettings(opts, config);
   const lan = await startLan(settings, identity, config, out, true);

@@ -11,6 +11,7 @@ import { CheckpointFileStore } from '../store/checkpoint-file-store.js';
 import { loadOrCreateIdentity } from '../store/identity-file.js';
 import {
   type GlobalOptions,
+  requireFolder,
   requirePath,
   resolveConfigDir,
   throttleFor,
@@ -115,6 +116,7 @@ export async function receiveByRendezvous(
   const config = openConfig(opts, out);
   const { relays, direct, lan: lanOpts } = peerPaths(opts, config);
   const targetDir = resolve(opts.dir ?? config.settings.downloadDir ?? '.');
+  await requireFolder(targetDir, opts.dir === undefined ? 'the download folder' : '--dir');
   if (!opts.yes && !rv.resumeTransferId && !process.stdin.isTTY) {
     throw new UsageError('no terminal to ask whether to accept: pass --yes to accept the offer');
   }

@@ -213,6 +213,9 @@ describe.skipIf(!onlyLoopback)('FerryApp: two instances on loopback', () => {
     cleanups.push(async () => sender.proc.kill('SIGKILL'));
     const { code } = (await sender.waitFor((l) => l['type'] === 'code')) as { code: string };
     await expect(app.receiveByCode('not a code')).rejects.toThrow(/code/i);
+    await expect(app.receiveByCode(code, join(dir, 'nowhere'))).rejects.toThrow(
+      `Save to ${join(dir, 'nowhere')}: no such folder (create it first)`,
+    );
     const id = await app.receiveByCode(code);
     const offer = await until('the offer', () => app.snapshot().offers[0]);
     expect(offer.files).toEqual([{ path: 'photo.jpg', size: 3 * 1024 * 1024 + 7 }]);

@@ -302,6 +302,28 @@ describe('ferry send / receive through a relay process', () => {
     ]);
     expect(await q.exit).toBe(1);
     expect(q.lines.at(-1)).toMatchObject({ type: 'error', code: 'IO' });
+    // A folder that is not there is said before connecting (no sender needed).
+    const missing = join(dir, 'no-such-folder');
+    const r = ferry([
+      'receive',
+      '5-apple-river-stone',
+      '--yes',
+      '--dir',
+      missing,
+      '--json',
+      '--relay',
+      `127.0.0.1:${tcpPort}`,
+      '--config-dir',
+      join(dir, 'bad-dir'),
+    ]);
+    expect(await r.exit).toBe(2);
+    expect(r.lines).toEqual([
+      {
+        type: 'error',
+        code: 'USAGE',
+        message: `--dir ${missing}: no such folder (create it first)`,
+      },
+    ]);
   }, 30_000);
 });
 

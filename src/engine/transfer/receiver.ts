@@ -45,6 +45,7 @@ import {
   openExistingPart,
   placeWithoutOverwrite,
   resolveTarget,
+  targetFolderProblem,
   validateRelativePath,
 } from './safe-path.js';
 import { type FileProgress, type PeerAuth, Transfer, toHex } from './transfer.js';
@@ -229,6 +230,9 @@ export class ReceiveTransfer extends Transfer {
       if (chunkCount(f.size, this.#chunkSize) > 0xffff_ffff)
         throw new ProtocolError('file too large');
     }
+    // Before anyone is asked to accept: a target that cannot take files fails now.
+    const unusable = await targetFolderProblem(this.#targetDir);
+    if (unusable) throw new FerryError('IO', `cannot save the files: ${unusable}`);
     const checkpoint = await this.#opts.store.load(this.transferIdHex);
     const usable =
       checkpoint &&

@@ -317,6 +317,22 @@ export async function placeWithoutOverwrite(partPath: string, finalPath: string)
   throw new FerryError(ErrorCode.Io, `no free name for ${finalPath}`);
 }
 
+/**
+ * Why `dir` cannot take received files, or null if it can: missing, or not a
+ * folder. Asked before connecting, so a mistyped folder costs the sender
+ * nothing (the receiver never creates it: a typo should not make folders).
+ */
+export async function targetFolderProblem(dir: string): Promise<string | null> {
+  let st: Stats;
+  try {
+    st = await fs.stat(dir);
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return `${dir}: no such folder (create it first)`;
+    return `${dir}: ${(err as Error).message}`;
+  }
+  return st.isDirectory() ? null : `${dir}: not a folder`;
+}
+
 /** Bytes available to this (unprivileged) user on the file system holding `dir`. */
 export async function freeBytes(dir: string): Promise<number> {
   try {

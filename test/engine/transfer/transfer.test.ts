@@ -283,6 +283,31 @@ describe('transfer over the in-memory link', () => {
     expect(await listFiles(dst2)).not.toContain('big');
   });
 
+  it('a target folder that is not there fails before anyone is asked, on both sides', async () => {
+    const src = await dir();
+    const file = await makeFile(src, 'f', 1000);
+    const missing = join(src, 'not-there');
+    let asked = false;
+    const pair = startPair({
+      paths: [file],
+      targetDir: missing,
+      receive: {
+        decide: () => {
+          asked = true;
+          return { accept: true };
+        },
+      },
+    });
+    const [s, r] = await Promise.allSettled([pair.sender.done, pair.receiver.done]);
+    await settle(pair);
+    expect(r.status === 'rejected' && r.reason).toMatchObject({
+      code: 'IO',
+      message: `cannot save the files: ${missing}: no such folder (create it first)`,
+    });
+    expect(s.status === 'rejected' && s.reason.message).toMatch(/no such folder/);
+    expect(asked).toBe(false);
+  });
+
   it('snapshots are versioned, never change once handed out, and share what did not change', async () => {
     const src = await dir();
     const dst = await dir();
