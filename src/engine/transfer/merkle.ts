@@ -154,8 +154,12 @@ export class LeafSet {
       throw new RangeError(`count must be an integer >= 1, got ${count}`);
     }
     this.count = count;
-    this.bytes = new Uint8Array(count * HASH_BYTES);
-    this.#bitmap = new Uint8Array(Math.ceil(count / 8));
+    // One allocation for both: a folder of many small files holds two sets
+    // (sender and receiver) per file, and each buffer costs ~150 bytes of
+    // bookkeeping besides its contents.
+    const buf = new ArrayBuffer(count * HASH_BYTES + Math.ceil(count / 8));
+    this.bytes = new Uint8Array(buf, 0, count * HASH_BYTES);
+    this.#bitmap = new Uint8Array(buf, count * HASH_BYTES);
   }
 
   /** How many leaves are present. */
