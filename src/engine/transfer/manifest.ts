@@ -11,6 +11,7 @@
  * `dirs`, so the receiver recreates it; only the deepest such folders are
  * listed, since creating one creates its parents.
  */
+import type { Stats } from 'node:fs';
 import { lstat, opendir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { FerryError } from '../errors.js';
@@ -96,19 +97,34 @@ export async function walkSources(
   return { files, dirs, skipped };
 }
 
-/** Walk one folder; records it in `dirs` when nothing beneath it was listed. */
+/** lstat calls in flight at once while walking one folder. */
+const STAT_AHEAD = 32;
+
+/**
+ * Walk one folder; records it in `dirs` when nothing beneath it was listed.
+ * Entries are lstat'ed STAT_AHEAD at a time (one after another, a folder of
+ * 30 000 files took 1.5 s here, each call a round trip to libuv's threads),
+ * and listed in name order whatever order the calls finish in.
+ */
 async function walkDir(
   dir: string,
   rel: string,
   out: { files: SourceFile[]; dirs: string[]; skipped: string[] },
 ): Promise<void> {
   const before = out.files.length + out.dirs.length;
-  const entries: string[] = [];
-  for await (const e of await opendir(dir)) entries.push(e.name);
-  entries.sort();
-  for (const name of entries) {
+  const names: string[] = [];
+  for await (const e of await opendir(dir)) names.push(e.name);
+  names.sort();
+  const stats: Stats[] = new Array(names.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < names.length; i = next++) stats[i] = await lstat(join(dir, names[i]!));
+  };
+  await Promise.all(Array.from({ length: Math.min(STAT_AHEAD, names.length) }, worker));
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const st = stats[i]!;
     const abs = join(dir, name);
-    const st = await lstat(abs);
     if (st.isDirectory()) await walkDir(abs, `${rel}/${name}`, out);
     else if (st.isFile())
       out.files.push({ path: `${rel}/${name}`, absolute: abs, size: st.size, mtime: st.mtimeMs });

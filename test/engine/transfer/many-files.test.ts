@@ -5,6 +5,7 @@
  * a resume; and every file still arrives intact and is recorded.
  */
 import { readdirSync } from 'node:fs';
+import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { walkSources } from '../../../src/engine/transfer/manifest.js';
@@ -144,6 +145,28 @@ describe('large offers', () => {
       );
     },
   );
+
+  it('walks a tree in name order (lstat runs ahead in parallel), with empty folders and links left out', async () => {
+    const src = await tempDir();
+    dirs.push(src);
+    const names = [
+      'b/2',
+      'b/10',
+      'a',
+      'c/x/y',
+      'b/1',
+      ...Array.from({ length: 70 }, (_, i) => `m/f${i}`),
+    ];
+    for (const n of names) await makeFile(src, `tree/${n}`, 3);
+    await mkdir(join(src, 'tree/empty/inner'), { recursive: true });
+    await symlink(join(src, 'tree/a'), join(src, 'tree/link'));
+    const r = await walkSources([join(src, 'tree')]);
+    const expected = names.map((n) => `tree/${n}`).sort();
+    expect(r.files.map((f) => f.path)).toEqual(expected);
+    expect(r.files.every((f) => f.size === 3)).toBe(true);
+    expect(r.dirs).toEqual(['tree/empty/inner']);
+    expect(r.skipped).toEqual([join(src, 'tree/link')]);
+  });
 
   it('more files than one offer may list: a clear error before anything is sent', async () => {
     const src = await tempDir();
