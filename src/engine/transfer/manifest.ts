@@ -11,10 +11,10 @@
  * `dirs`, so the receiver recreates it; only the deepest such folders are
  * listed, since creating one creates its parents.
  */
-import type { Stats } from 'node:fs';
 import { lstat, opendir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { FerryError } from '../errors.js';
+import { mapLimit } from '../map-limit.js';
 import { MAX_FILES } from '../protocol/messages.js';
 import { validateRelativePath } from './safe-path.js';
 
@@ -115,12 +115,7 @@ async function walkDir(
   const names: string[] = [];
   for await (const e of await opendir(dir)) names.push(e.name);
   names.sort();
-  const stats: Stats[] = new Array(names.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < names.length; i = next++) stats[i] = await lstat(join(dir, names[i]!));
-  };
-  await Promise.all(Array.from({ length: Math.min(STAT_AHEAD, names.length) }, worker));
+  const stats = await mapLimit(names, STAT_AHEAD, (name) => lstat(join(dir, name)));
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
     const st = stats[i]!;
