@@ -137,6 +137,11 @@ const MAX_ROOT_ROUNDS = 2;
 const MAX_PLACING = 8;
 /** Target names checked (and folders made) at once at accept. */
 const RESOLVE_AHEAD = 32;
+/**
+ * Files of an earlier session re-checked at once on resume; each holds a
+ * chunk-sized buffer while it reads.
+ */
+const REOPEN_AHEAD = 8;
 
 /** Start receiving; returns at once, progress arrives as events. */
 export function startReceive(opts: ReceiveOptions): ReceiveTransfer {
@@ -290,14 +295,19 @@ export class ReceiveTransfer extends Transfer {
     let resumed = 0;
     // By index: a search per file made resuming 100 000 files quadratic.
     const priorByIndex = new Map((usable?.files ?? []).map((p) => [p.index, p]));
-    for (const i of [...chosen].sort((a, b) => a - b)) {
+    // A few files at a time: re-checking 5000 placed files one after another
+    // took 2 s here before the accept could go out.
+    const order = [...chosen].sort((a, b) => a - b);
+    const reopened = await mapLimit(order, REOPEN_AHEAD, (i) => {
       const f = offer.files[i]!;
       const found = priorByIndex.get(i);
       const prior = found?.path === f.path ? found : undefined;
-      const rf = await this.#reopen(i, f.path, segments[i]!, f.size, prior);
-      this.#files[i] = rf;
+      return this.#reopen(i, f.path, segments[i]!, f.size, prior);
+    });
+    for (const rf of reopened) {
+      this.#files[rf.index] = rf;
       const claimed = this.#claimedBytes(rf);
-      needed += f.size - claimed;
+      needed += rf.size - claimed;
       resumed += claimed;
     }
     await checkFreeSpace(this.#targetDir, needed);
