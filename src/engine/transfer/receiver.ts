@@ -128,6 +128,8 @@ interface RecvFile {
   senderLeavesGot: number;
 }
 
+/** The chunk map of a file not (yet) accepted. */
+const NO_CHUNKS = new Uint8Array(0);
 const MAX_NACKS_PER_FILE = 16;
 const MAX_ROOT_ROUNDS = 2;
 /**
@@ -250,12 +252,15 @@ export class ReceiveTransfer extends Transfer {
         ? checkpoint
         : undefined;
 
+    // Chunk maps only for accepted files, once their space is checked: an
+    // offer is the peer's claim, and a UI copying the map of a file claiming
+    // 2^32 chunks while the user decides would copy 4 GiB.
     this.files = offer.files.map(
       (f): FileProgress => ({
         path: f.path,
         size: f.size,
         chunkCount: chunkCount(f.size, this.#chunkSize),
-        chunks: new Uint8Array(chunkCount(f.size, this.#chunkSize)),
+        chunks: NO_CHUNKS,
         leavesVerified: 0,
         root: 'skipped',
         mismatched: [],
@@ -295,6 +300,16 @@ export class ReceiveTransfer extends Transfer {
     let resumed = 0;
     // By index: a search per file made resuming 100 000 files quadratic.
     const priorByIndex = new Map((usable?.files ?? []).map((p) => [p.index, p]));
+    // At most what an earlier session may have left counts as there already:
+    // an offer that cannot fit even so fails before anything is allocated
+    // or re-read for it (the exact check follows the re-check below).
+    let upTo = 0;
+    for (const i of chosen) {
+      const f = offer.files[i]!;
+      const prior = priorByIndex.get(i);
+      upTo += prior?.path === f.path ? 0 : f.size;
+    }
+    await checkFreeSpace(this.#targetDir, upTo);
     // A few files at a time: re-checking 5000 placed files one after another
     // took 2 s here before the accept could go out.
     const order = [...chosen].sort((a, b) => a - b);
@@ -331,6 +346,7 @@ export class ReceiveTransfer extends Transfer {
       const fp = this.files[rf.index]!;
       fp.accepted = true;
       fp.root = 'streaming';
+      fp.chunks = new Uint8Array(rf.count);
       this.fileChanged(rf.index);
       this.total += rf.size;
       const have: number[] = [];

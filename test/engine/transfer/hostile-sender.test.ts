@@ -463,6 +463,25 @@ describe('a sender that ignores the window', () => {
   });
 });
 
+describe('offers that claim too much', () => {
+  it('a file claiming 2^32 chunks: the user may look, accepting fails with NO_SPACE, nothing huge is allocated', async () => {
+    const rssBefore = process.memoryUsage().rss;
+    let seen = -1;
+    const s = await connect({
+      decide: () => {
+        // What the app's UI does while the user decides: take a snapshot.
+        seen = s.receiver.snapshot().files[0]!.chunks.length;
+        return { accept: true };
+      },
+    });
+    await offer(s, [{ path: 'huge.bin', size: (2 ** 32 - 1) * CHUNK }]);
+    expect(await failure(s)).toBe('NO_SPACE');
+    expect(seen).toBe(0); // no chunk map before the accept
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(512 * 2 ** 20);
+    expect(await entries(s.target)).toEqual([]);
+  });
+});
+
 describe('control messages in pieces', () => {
   const PART_AAD = new TextEncoder().encode('ferry/1 control part');
   /** Our own control sealer and writer (the session's channel must then stay unused). */
