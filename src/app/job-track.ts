@@ -145,7 +145,10 @@ export class JobTrack {
             root: job.state === 'done' ? ('verified' as const) : ('streaming' as const),
             mismatched: [],
           }));
-    const fileCount = Math.max(files.length, s?.files.length ? 0 : (this.facts.fileCount ?? 0));
+    // A restored record lists only its first files; its count says how many.
+    const fileCount = s?.files.length
+      ? files.length
+      : Math.max(files.length, this.facts.fileCount ?? 0);
     const total =
       s && s.total > 0 ? s.total : (this.facts.totalBytes ?? files.reduce((n, f) => n + f.size, 0));
     const peer = s?.peer ?? null;

@@ -212,10 +212,9 @@ export async function receiveByRendezvous(
  * once something arrived.
  */
 export function withResumeHint(err: FerryError, started: boolean): FerryError {
+  const resume = 'run the same command again to resume (what arrived is kept)';
   if (err.code === 'NO_SPACE') {
-    const again = started
-      ? 'run the same command again to resume (what arrived is kept)'
-      : 'run the same command again';
+    const again = started ? resume : 'run the same command again';
     return new FerryError(
       err.code,
       `${err.message}; make room or pick another --dir, then ${again}`,
@@ -225,11 +224,7 @@ export function withResumeHint(err: FerryError, started: boolean): FerryError {
     );
   }
   if (started && (err.code === 'CONNECTION' || err.code === 'TIMEOUT')) {
-    return new FerryError(
-      err.code,
-      `${err.message}; run the same command again to resume (what arrived is kept)`,
-      { cause: err },
-    );
+    return new FerryError(err.code, `${err.message}; ${resume}`, { cause: err });
   }
   return err;
 }

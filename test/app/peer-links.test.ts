@@ -159,43 +159,18 @@ describe('cameBackOnNewPorts', () => {
   });
 
   it('listeningOf and sameListening compare addresses and ports, in any order', () => {
-    const peer = (addrs: [string, number, number][]) =>
-      ({
+    const ports = (...addrs: [string, number, number][]) =>
+      listeningOf({
         addresses: addrs.map(([address, quicPort, tcpPort]) => ({
           address,
           quicPort,
           tcpPort,
           lastSeen: 0,
         })),
-      }) as unknown as PeerEntry;
-    const a = listeningOf(
-      peer([
-        ['10.0.0.2', 1, 2],
-        ['10.0.0.3', 1, 2],
-      ]),
-    );
-    expect(
-      sameListening(
-        a,
-        listeningOf(
-          peer([
-            ['10.0.0.3', 1, 2],
-            ['10.0.0.2', 1, 2],
-          ]),
-        ),
-      ),
-    ).toBe(true);
-    expect(sameListening(a, listeningOf(peer([['10.0.0.2', 1, 2]])))).toBe(false);
-    expect(
-      sameListening(
-        a,
-        listeningOf(
-          peer([
-            ['10.0.0.2', 1, 3],
-            ['10.0.0.3', 1, 2],
-          ]),
-        ),
-      ),
-    ).toBe(false);
+      } as unknown as PeerEntry);
+    const a = ports(['10.0.0.2', 1, 2], ['10.0.0.3', 1, 2]);
+    expect(sameListening(a, ports(['10.0.0.3', 1, 2], ['10.0.0.2', 1, 2]))).toBe(true);
+    expect(sameListening(a, ports(['10.0.0.2', 1, 2]))).toBe(false);
+    expect(sameListening(a, ports(['10.0.0.2', 1, 3], ['10.0.0.3', 1, 2]))).toBe(false);
   });
 });

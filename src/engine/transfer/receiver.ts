@@ -120,7 +120,6 @@ interface RecvFile {
   placing: boolean;
   /** Already verified and in place from an earlier session. */
   savedAs: string | null;
-  verified: boolean;
   pending: number;
   nacks: number;
   rounds: number;
@@ -300,24 +299,22 @@ export class ReceiveTransfer extends Transfer {
     let resumed = 0;
     // By index: a search per file made resuming 100 000 files quadratic.
     const priorByIndex = new Map((usable?.files ?? []).map((p) => [p.index, p]));
+    const priorOf = (i: number): FileCheckpoint | undefined => {
+      const p = priorByIndex.get(i);
+      return p?.path === offer.files[i]!.path ? p : undefined;
+    };
     // At most what an earlier session may have left counts as there already:
     // an offer that cannot fit even so fails before anything is allocated
     // or re-read for it (the exact check follows the re-check below).
     let upTo = 0;
-    for (const i of chosen) {
-      const f = offer.files[i]!;
-      const prior = priorByIndex.get(i);
-      upTo += prior?.path === f.path ? 0 : f.size;
-    }
+    for (const i of chosen) if (!priorOf(i)) upTo += offer.files[i]!.size;
     await checkFreeSpace(this.#targetDir, upTo);
     // A few files at a time: re-checking 5000 placed files one after another
     // took 2 s here before the accept could go out.
     const order = [...chosen].sort((a, b) => a - b);
     const reopened = await mapLimit(order, REOPEN_AHEAD, (i) => {
       const f = offer.files[i]!;
-      const found = priorByIndex.get(i);
-      const prior = found?.path === f.path ? found : undefined;
-      return this.#reopen(i, f.path, segments[i]!, f.size, prior);
+      return this.#reopen(i, f.path, segments[i]!, f.size, priorOf(i));
     });
     for (const rf of reopened) {
       this.#files[rf.index] = rf;
@@ -413,7 +410,6 @@ export class ReceiveTransfer extends Transfer {
       opening: null,
       placing: false,
       savedAs: null,
-      verified: false,
       pending: 0,
       nacks: 0,
       rounds: 0,
@@ -742,7 +738,6 @@ export class ReceiveTransfer extends Transfer {
       rf.savedAs = await placeWithoutOverwrite(rf.partPath, rf.target);
     }
     const savedAs = rf.savedAs;
-    rf.verified = true;
     if (this.isFinished) return; // onFinished waits for this job, then saves
     this.markFileVerified(rf.index);
     await this.#savePlaced();

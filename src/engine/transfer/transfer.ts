@@ -446,7 +446,7 @@ export abstract class Transfer {
     const f = this.files[file];
     if (f && chunk < f.chunkCount) {
       f.chunks[chunk] = st;
-      this.#changedFiles.add(file);
+      this.fileChanged(file);
     }
   }
 
@@ -457,7 +457,7 @@ export abstract class Transfer {
     f.chunks.fill(ChunkState.Verified);
     f.root = 'verified';
     f.leavesVerified = f.chunkCount;
-    this.#changedFiles.add(file);
+    this.fileChanged(file);
     this.touch();
   }
 
