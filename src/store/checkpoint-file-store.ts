@@ -1,13 +1,20 @@
 /**
  * The engine's SessionStore (receive checkpoints: the chunk leaves a receiver
  * has): one JSON file per transfer under `<config dir>/sessions/`, written
- * atomically (temp file, fsync, rename). The engine already debounces saves
- * (about once a second). The session records themselves live in
- * `sessions.json` (SessionRegistry); the leaves stay here, not duplicated.
+ * atomically (temp file, fsync, rename), and beside it a journal of placed
+ * files (`<id>.placed.jsonl`, one entry per line, appended and fsynced). The
+ * engine already debounces saves (about once a second). The session records
+ * themselves live in `sessions.json` (SessionRegistry); the leaves stay
+ * here, not duplicated.
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ReceiveCheckpoint, SessionStore } from '../engine/transfer/types.js';
+import {
+  type FileCheckpoint,
+  type ReceiveCheckpoint,
+  type SessionStore,
+  withJournal,
+} from '../engine/transfer/types.js';
 
 /** File-backed SessionStore. */
 export class CheckpointFileStore implements SessionStore {
@@ -22,6 +29,31 @@ export class CheckpointFileStore implements SessionStore {
     return join(this.#dir, `${id}.json`);
   }
 
+  #journalPath(id: string): string {
+    return `${this.#path(id).slice(0, -'.json'.length)}.placed.jsonl`;
+  }
+
+  /** The journal's entries; a line cut short by a crash (or any unreadable one) is skipped. */
+  async #journal(id: string): Promise<FileCheckpoint[]> {
+    let raw: string;
+    try {
+      raw = await readFile(this.#journalPath(id), 'utf8');
+    } catch {
+      return [];
+    }
+    const entries: FileCheckpoint[] = [];
+    for (const line of raw.split('\n')) {
+      if (!line) continue;
+      try {
+        const e = JSON.parse(line) as FileCheckpoint;
+        if (typeof e === 'object' && e !== null && Number.isInteger(e.index)) entries.push(e);
+      } catch {
+        // torn by a crash mid-append: the entry is lost, the file is fetched again
+      }
+    }
+    return entries;
+  }
+
   async load(transferId: string): Promise<ReceiveCheckpoint | undefined> {
     const path = this.#path(transferId);
     let raw: string;
@@ -33,9 +65,24 @@ export class CheckpointFileStore implements SessionStore {
     try {
       const cp = JSON.parse(raw) as ReceiveCheckpoint;
       // Only a claim: the receiver re-hashes everything it names before use.
-      return cp.kind === 'receive' && cp.version === 1 ? cp : undefined;
+      if (cp.kind !== 'receive' || (cp.version !== 1 && cp.version !== 2)) return undefined;
+      return withJournal(cp, await this.#journal(transferId));
     } catch {
       return undefined; // a torn file is the same as none: the transfer starts afresh
+    }
+  }
+
+  async appendPlaced(transferId: string, entries: readonly FileCheckpoint[]): Promise<void> {
+    if (entries.length === 0) return;
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    const fh = await open(this.#journalPath(transferId), 'a', 0o600);
+    try {
+      // A line a crash cut short (no newline yet) must not swallow this entry.
+      const text = entries.map((e) => JSON.stringify(e)).join('\n');
+      await fh.writeFile(`\n${text}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
     }
   }
 
@@ -55,6 +102,7 @@ export class CheckpointFileStore implements SessionStore {
 
   async remove(transferId: string): Promise<void> {
     await rm(this.#path(transferId), { force: true });
+    await rm(this.#journalPath(transferId), { force: true });
   }
 
   /**

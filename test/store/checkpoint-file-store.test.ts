@@ -1,9 +1,12 @@
-/** The checkpoint files of receives, and giving a receive up (partial files deleted, verified ones kept). */
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+/**
+ * The checkpoint files of receives and their journals of placed files, and
+ * giving a receive up (partial files deleted, verified ones kept).
+ */
+import { appendFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ReceiveCheckpoint } from '../../src/engine/transfer/types.js';
+import type { FileCheckpoint, ReceiveCheckpoint } from '../../src/engine/transfer/types.js';
 import { CheckpointFileStore } from '../../src/store/checkpoint-file-store.js';
 
 const dirs: string[] = [];
@@ -54,5 +57,59 @@ describe('CheckpointFileStore', () => {
     expect(await store.load(id)).toBeUndefined();
     // Nothing recorded: nothing to do, no error.
     expect(await store.discard(id)).toBe(0);
+  });
+
+  it('merges the journal of placed files into the checkpoint; a torn line costs only itself', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-cp-'));
+    dirs.push(dir);
+    const out = join(dir, 'out');
+    const cfg = join(dir, 'cfg');
+    const store = new CheckpointFileStore(cfg);
+    const id = 'ef'.repeat(16);
+    const leaves = { count: 1, present: '', leaves: '' } as never;
+    const entry = (index: number, extra: Partial<FileCheckpoint> = {}): FileCheckpoint => ({
+      index,
+      path: `f${index}`,
+      size: 8,
+      partPath: '',
+      leaves,
+      ...extra,
+    });
+    // A journal without a checkpoint is nothing to resume.
+    await store.appendPlaced(id, [entry(0, { savedAs: join(out, 'f0') })]);
+    expect(await store.load(id)).toBeUndefined();
+
+    await store.save({
+      kind: 'receive',
+      version: 2,
+      transferId: id,
+      targetDir: out,
+      chunkSize: 1024,
+      peerFingerprint: 'cd'.repeat(32),
+      files: [
+        entry(1, { partPath: join(out, '.f1.part') }),
+        entry(2, { partPath: join(out, '.f2.part') }),
+      ],
+      updatedAt: Date.now(),
+    });
+    await store.appendPlaced(id, [entry(1, { savedAs: join(out, 'f1') })]);
+    // A crash cut this append short: no newline, half an object.
+    await appendFile(join(cfg, 'sessions', `${id}.placed.jsonl`), '{"index":3,"pa');
+    await store.appendPlaced(id, [entry(3, { savedAs: join(out, 'f3') })]);
+    // Placed in an earlier session, then found changed: withdrawn.
+    await store.appendPlaced(id, [entry(4, { savedAs: join(out, 'f4') })]);
+    await store.appendPlaced(id, [entry(4)]);
+
+    const cp = (await store.load(id))!;
+    expect(cp.files.map((f) => [f.index, f.savedAs ?? f.partPath])).toEqual([
+      [0, join(out, 'f0')],
+      [1, join(out, 'f1')],
+      [2, join(out, '.f2.part')],
+      [3, join(out, 'f3')],
+    ]);
+    // remove forgets both.
+    await store.remove(id);
+    expect(await store.load(id)).toBeUndefined();
+    expect(await readdir(join(cfg, 'sessions'))).toEqual([]);
   });
 });

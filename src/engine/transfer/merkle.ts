@@ -148,8 +148,11 @@ export class LeafSet {
   readonly #bitmap: Uint8Array;
   #present = 0;
 
-  /** An empty set of `count` slots. */
-  constructor(count: number) {
+  /**
+   * An empty set of `count` slots, in `storage` if given (zeroed, exactly
+   * {@link LeafSet.storageBytes} long; see {@link LeafSet.many}).
+   */
+  constructor(count: number, storage?: Uint8Array) {
     if (!Number.isSafeInteger(count) || count < 1) {
       throw new RangeError(`count must be an integer >= 1, got ${count}`);
     }
@@ -157,9 +160,36 @@ export class LeafSet {
     // One allocation for both: a folder of many small files holds two sets
     // (sender and receiver) per file, and each buffer costs ~150 bytes of
     // bookkeeping besides its contents.
-    const buf = new ArrayBuffer(count * HASH_BYTES + Math.ceil(count / 8));
-    this.bytes = new Uint8Array(buf, 0, count * HASH_BYTES);
-    this.#bitmap = new Uint8Array(buf, count * HASH_BYTES);
+    const size = LeafSet.storageBytes(count);
+    if (storage && storage.length !== size) {
+      throw new RangeError(`storage must be ${size} bytes, got ${storage.length}`);
+    }
+    const all = storage ?? new Uint8Array(size);
+    this.bytes = all.subarray(0, count * HASH_BYTES);
+    this.#bitmap = all.subarray(count * HASH_BYTES);
+  }
+
+  /** Bytes a set of `count` leaves occupies (the leaves, then the bitmap). */
+  static storageBytes(count: number): number {
+    return count * HASH_BYTES + Math.ceil(count / 8);
+  }
+
+  /**
+   * Empty sets of the given sizes, all in one buffer: the sets of a folder of
+   * many small files then cost no allocation (and its ~150 bytes of
+   * bookkeeping) each.
+   */
+  static many(counts: readonly number[]): LeafSet[] {
+    let total = 0;
+    for (const c of counts) total += LeafSet.storageBytes(c);
+    const arena = new Uint8Array(total);
+    let at = 0;
+    return counts.map((c) => {
+      const size = LeafSet.storageBytes(c);
+      const set = new LeafSet(c, arena.subarray(at, at + size));
+      at += size;
+      return set;
+    });
   }
 
   /** How many leaves are present. */

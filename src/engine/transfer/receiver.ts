@@ -49,7 +49,14 @@ import {
   targetFolderProblem,
   validateRelativePath,
 } from './safe-path.js';
-import { type FileProgress, type PeerAuth, Transfer, toHex } from './transfer.js';
+import {
+  chunkMaps,
+  type FileProgress,
+  NO_MISMATCH,
+  type PeerAuth,
+  Transfer,
+  toHex,
+} from './transfer.js';
 import {
   ChunkState,
   type FileCheckpoint,
@@ -175,8 +182,8 @@ export class ReceiveTransfer extends Transfer {
   readonly #fileMode = defaultFileMode();
   /** Accepted files whose root has not matched yet; the last match completes. */
   #unplaced = 0;
-  /** Checkpoint entries of placed files, which no longer change (see #checkpoint). */
-  readonly #placedEntries = new Map<number, FileCheckpoint>();
+  /** Entries for the store's journal (files placed, or no longer placed) since the last save. */
+  #unjournaled: FileCheckpoint[] = [];
   /** Verified files being placed (fsync, link) while the loop reads on. */
   readonly #placing = new Set<Promise<void>>();
   /** The main loop; `settled` waits for it so no step touches the disk afterwards. */
@@ -262,7 +269,7 @@ export class ReceiveTransfer extends Transfer {
         chunks: NO_CHUNKS,
         leavesVerified: 0,
         root: 'skipped',
-        mismatched: [],
+        mismatched: NO_MISMATCH,
         accepted: false,
       }),
     );
@@ -312,12 +319,17 @@ export class ReceiveTransfer extends Transfer {
     // A few files at a time: re-checking 5000 placed files one after another
     // took 2 s here before the accept could go out.
     const order = [...chosen].sort((a, b) => a - b);
-    const reopened = await mapLimit(order, REOPEN_AHEAD, (i) => {
+    const counts = order.map((i) => chunkCount(offer.files[i]!.size, this.#chunkSize));
+    const leafSets = LeafSet.many(counts);
+    const reopened = await mapLimit(order, REOPEN_AHEAD, (i, k) => {
       const f = offer.files[i]!;
-      return this.#reopen(i, f.path, segments[i]!, f.size, priorOf(i));
+      return this.#reopen(i, f.path, segments[i]!, f.size, leafSets[k]!, priorOf(i));
     });
     for (const rf of reopened) {
       this.#files[rf.index] = rf;
+      // A version-1 checkpoint listed placed files itself; from now on they
+      // live in the journal (the next save lists only files in progress).
+      if (usable?.version === 1 && rf.savedAs) this.#unjournaled.push(this.#entry(rf));
       const claimed = this.#claimedBytes(rf);
       needed += rf.size - claimed;
       resumed += claimed;
@@ -337,13 +349,13 @@ export class ReceiveTransfer extends Transfer {
 
     this.total = 0;
     const accept: MessageOf<'accept'>['files'] = [];
-    for (const rf of this.#files) {
-      if (!rf) continue;
+    const maps = chunkMaps(counts);
+    for (const [k, rf] of reopened.entries()) {
       this.#unplaced++;
       const fp = this.files[rf.index]!;
       fp.accepted = true;
       fp.root = 'streaming';
-      fp.chunks = new Uint8Array(rf.count);
+      fp.chunks = maps[k]!;
       this.fileChanged(rf.index);
       this.total += rf.size;
       const have: number[] = [];
@@ -394,16 +406,17 @@ export class ReceiveTransfer extends Transfer {
     path: string,
     segments: string[],
     size: number,
+    leaves: LeafSet,
     prior: FileCheckpoint | undefined,
   ): Promise<RecvFile> {
-    const count = chunkCount(size, this.#chunkSize);
+    const count = leaves.count;
     const rf: RecvFile = {
       index,
       path,
       segments,
       size,
       count,
-      leaves: new LeafSet(count),
+      leaves,
       target: '',
       partPath: '',
       handle: null,
@@ -444,8 +457,10 @@ export class ReceiveTransfer extends Transfer {
         if (rf.leaves.presentCount === count && (await fh.stat()).size === size) {
           rf.savedAs = prior.savedAs;
         } else {
-          // The saved copy was changed since; leave it alone and fetch a fresh one.
+          // The saved copy was changed since; leave it alone, fetch a fresh
+          // one, and withdraw the placement from the journal.
           rf.leaves = new LeafSet(count);
+          this.#unjournaled.push(this.#entry(rf));
         }
         return rf;
       }
@@ -736,6 +751,7 @@ export class ReceiveTransfer extends Transfer {
         await fh.close();
       }
       rf.savedAs = await placeWithoutOverwrite(rf.partPath, rf.target);
+      this.#unjournaled.push(this.#entry(rf));
     }
     const savedAs = rf.savedAs;
     if (this.isFinished) return; // onFinished waits for this job, then saves
@@ -816,37 +832,38 @@ export class ReceiveTransfer extends Transfer {
     await this.stream.closeWrite().catch(() => undefined);
   }
 
+  /**
+   * The files in progress: a part file exists and the file is not placed.
+   * Placed files are in the store's journal; files not started have nothing
+   * to resume. So a save costs about the files in flight, not the offer.
+   */
   #checkpoint(): ReceiveCheckpoint {
+    const files: FileCheckpoint[] = [];
+    for (const f of this.#files) {
+      if (f?.partPath && !f.savedAs) files.push(this.#entry(f));
+    }
     return {
       kind: 'receive',
-      version: 1,
+      version: 2,
       transferId: this.transferIdHex!,
       targetDir: this.#targetDir,
       chunkSize: this.#chunkSize,
       peerFingerprint: this.peer!.fingerprint,
-      files: this.#files.filter((f): f is RecvFile => f !== null).map((f) => this.#entry(f)),
+      files,
       updatedAt: Date.now(),
     };
   }
 
-  /**
-   * One file's checkpoint entry. A placed file's entry no longer changes, so
-   * it is built once: a save then costs little per placed file, which keeps
-   * saves cheap in a transfer of tens of thousands of small files.
-   */
+  /** One file's checkpoint entry. */
   #entry(f: RecvFile): FileCheckpoint {
-    const kept = this.#placedEntries.get(f.index);
-    if (kept) return kept;
-    const entry: FileCheckpoint = {
+    return {
       index: f.index,
       path: f.path,
       size: f.size,
-      partPath: f.partPath,
+      partPath: f.savedAs ? '' : f.partPath,
       leaves: f.leaves.toJSON(),
       ...(f.savedAs ? { savedAs: f.savedAs } : {}),
     };
-    if (f.savedAs) this.#placedEntries.set(f.index, entry);
-    return entry;
   }
 
   #scheduleSave(): void {
@@ -881,12 +898,33 @@ export class ReceiveTransfer extends Transfer {
     else this.#saveWithin(wait);
   }
 
-  /** Persist the checkpoint now (saves are serialized; the latest state wins). */
+  /**
+   * Persist the checkpoint now (saves are serialized; the latest state wins).
+   * Newly placed files go to the journal first: the checkpoint saved after
+   * it no longer lists them. If the journal cannot be written, its entries
+   * wait for the next save and the older checkpoint stays.
+   */
   #saveNow(): Promise<void> {
-    if (!this.transferIdHex || this.#files.length === 0) return this.#saving;
+    const id = this.transferIdHex;
+    if (!id || this.#files.length === 0) return this.#saving;
     this.#lastSave = this.now();
+    const journal = this.#unjournaled;
+    this.#unjournaled = [];
     const cp = this.#checkpoint();
-    this.#saving = this.#saving.then(() => this.#opts.store.save(cp)).catch(() => undefined);
+    const store = this.#opts.store;
+    this.#saving = this.#saving
+      .then(async () => {
+        if (journal.length > 0) {
+          try {
+            await store.appendPlaced(id, journal);
+          } catch (err) {
+            this.#unjournaled.unshift(...journal);
+            throw err;
+          }
+        }
+        await store.save(cp);
+      })
+      .catch(() => undefined);
     return this.#saving;
   }
 

@@ -30,7 +30,14 @@ import { CompressionPolicy } from './compression.js';
 import { LeafHashPool } from './hash-pool.js';
 import { type SourceFile, walkSources } from './manifest.js';
 import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
-import { type FileProgress, type PeerAuth, Transfer, toHex } from './transfer.js';
+import {
+  chunkMaps,
+  type FileProgress,
+  NO_MISMATCH,
+  type PeerAuth,
+  Transfer,
+  toHex,
+} from './transfer.js';
 import { ChunkState, type PeerFacts, type TransferSummary } from './types.js';
 import { ChunkWindow } from './window.js';
 
@@ -69,11 +76,12 @@ interface SendFileState {
   readonly source: SourceFile;
   readonly count: number;
   readonly leaves: LeafSet;
-  /** Leaves the receiver claimed at accept time. */
-  claimed: Map<number, Uint8Array>;
+  /** Leaves the receiver claimed at accept time (null: none; most files of a fresh send). */
+  claimed: Map<number, Uint8Array> | null;
   accepted: boolean;
   verified: boolean;
-  resends: Map<number, number>;
+  /** Times each chunk was sent again (null until a first re-send). */
+  resends: Map<number, number> | null;
 }
 
 const MAX_RESENDS_PER_CHUNK = 3;
@@ -141,27 +149,29 @@ export class SendTransfer extends Transfer {
     this.transferIdHex = toHex(transferId);
     ch.setTransferId(transferId);
 
-    this.#files = files.map((source) => {
-      const count = chunkCount(source.size, this.#chunkSize);
+    const counts = files.map((source) => chunkCount(source.size, this.#chunkSize));
+    const leafSets = LeafSet.many(counts);
+    const maps = chunkMaps(counts);
+    this.#files = files.map((source, i) => {
       return {
         source,
-        count,
-        leaves: new LeafSet(count),
-        claimed: new Map(),
+        count: counts[i]!,
+        leaves: leafSets[i]!,
+        claimed: null,
         accepted: false,
         verified: false,
-        resends: new Map(),
+        resends: null,
       };
     });
     this.files = this.#files.map(
-      (f): FileProgress => ({
+      (f, i): FileProgress => ({
         path: f.source.path,
         size: f.source.size,
         chunkCount: f.count,
-        chunks: new Uint8Array(f.count),
+        chunks: maps[i]!,
         leavesVerified: 0,
         root: 'streaming',
-        mismatched: [],
+        mismatched: NO_MISMATCH,
         accepted: false,
       }),
     );
@@ -262,9 +272,13 @@ export class SendTransfer extends Transfer {
           `accept for file ${a.file}: ${have.length} chunks but leaves differ`,
         );
       }
-      have.forEach((chunk, k) => {
-        f.claimed.set(chunk, a.leaves.subarray(k * 32, k * 32 + 32));
-      });
+      if (have.length > 0) {
+        const claimed = new Map<number, Uint8Array>();
+        have.forEach((chunk, k) => {
+          claimed.set(chunk, a.leaves.subarray(k * 32, k * 32 + 32));
+        });
+        f.claimed = claimed;
+      }
       f.accepted = true;
       this.files[a.file]!.accepted = true;
       this.fileChanged(a.file);
@@ -276,7 +290,7 @@ export class SendTransfer extends Transfer {
       const f = this.#files[i]!;
       if (!f.accepted) continue;
       this.total += f.source.size;
-      for (const chunk of f.claimed.keys()) {
+      for (const chunk of f.claimed?.keys() ?? []) {
         claimed += chunkLength(f.source.size, this.#chunkSize, chunk);
       }
     }
@@ -331,6 +345,7 @@ export class SendTransfer extends Transfer {
   #onNack(msg: MessageOf<'nack'>): void {
     const f = this.#file(msg.file);
     if (msg.chunk >= f.count) throw new ProtocolError(`nack for chunk ${msg.chunk} out of range`);
+    f.resends ??= new Map();
     const n = (f.resends.get(msg.chunk) ?? 0) + 1;
     if (n > MAX_RESENDS_PER_CHUNK) {
       throw new IntegrityError(
@@ -381,17 +396,19 @@ export class SendTransfer extends Transfer {
 
   #onRefetch(msg: MessageOf<'refetch'>): void {
     const f = this.#file(msg.file);
+    f.resends ??= new Map();
+    const resends = f.resends;
     const resend = msg.chunks.filter((c) => {
       if (c >= f.count) throw new ProtocolError(`refetch of chunk ${c} out of range`);
-      const n = (f.resends.get(c) ?? 0) + 1;
-      f.resends.set(c, n);
+      const n = (resends.get(c) ?? 0) + 1;
+      resends.set(c, n);
       return true;
     });
-    if (resend.some((c) => (f.resends.get(c) ?? 0) > MAX_RESENDS_PER_CHUNK)) {
+    if (resend.some((c) => (resends.get(c) ?? 0) > MAX_RESENDS_PER_CHUNK)) {
       throw new IntegrityError(`'${f.source.path}': root still mismatches after re-sending chunks`);
     }
     for (const c of resend) {
-      f.claimed.delete(c);
+      f.claimed?.delete(c);
       this.#redo.push({ kind: 'chunk', file: msg.file, chunk: c });
     }
     this.#redo.push({ kind: 'end', file: msg.file });
@@ -451,7 +468,7 @@ export class SendTransfer extends Transfer {
       this.#prefetch();
       const { data, leaf } = await this.#takeRead(item.file, item.chunk);
       f.leaves.set(item.chunk, leaf);
-      const claimed = f.claimed.get(item.chunk);
+      const claimed = f.claimed?.get(item.chunk);
       if (claimed && Buffer.compare(claimed, leaf) === 0) {
         // The receiver has exactly these bytes: nothing travels.
         this.#bytesSkipped += len;

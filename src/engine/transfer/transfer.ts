@@ -30,9 +30,27 @@ export interface FileProgress {
   chunks: Uint8Array;
   leavesVerified: number;
   root: RootStatus;
-  mismatched: number[];
+  /** Replaced, never modified: snapshots share it. */
+  mismatched: readonly number[];
   accepted: boolean;
 }
+
+/**
+ * Zeroed chunk maps (ChunkState.Pending) of the given sizes, views into one
+ * buffer: one allocation per transfer, not one (and its bookkeeping) per file.
+ */
+export function chunkMaps(counts: readonly number[]): Uint8Array[] {
+  const all = new Uint8Array(counts.reduce((a, b) => a + b, 0));
+  let at = 0;
+  return counts.map((c) => {
+    const map = all.subarray(at, at + c);
+    at += c;
+    return map;
+  });
+}
+
+/** No chunk named by a root mismatch (shared by every file: never modified). */
+export const NO_MISMATCH: readonly number[] = Object.freeze([]);
 
 /** What both roles bring to the handshake. */
 export interface PeerAuth {
@@ -519,16 +537,28 @@ export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
 }
 
+/**
+ * Chunk maps of no chunk and of one chunk in each state, shared by the
+ * snapshots of all such files (snapshots are never modified): a folder of
+ * many small files held a 1-byte array, ~200 bytes with its bookkeeping,
+ * per file in every snapshot.
+ */
+const NO_CHUNK_MAP = new Uint8Array(0);
+const ONE_CHUNK_MAPS = Array.from({ length: Math.max(...Object.values(ChunkState)) + 1 }, (_, s) =>
+  Uint8Array.of(s),
+);
+
 /** An immutable copy of one file's progress. */
 function fileSnapshot(f: FileProgress): FileSnapshot {
+  const c = f.chunks;
   return {
     path: f.path,
     size: f.size,
     chunkCount: f.chunkCount,
-    chunks: f.chunks.slice(),
+    chunks: c.length === 0 ? NO_CHUNK_MAP : c.length === 1 ? ONE_CHUNK_MAPS[c[0]!]! : c.slice(),
     leavesVerified: f.leavesVerified,
     root: f.root,
-    mismatched: [...f.mismatched],
+    mismatched: f.mismatched,
     accepted: f.accepted,
   };
 }

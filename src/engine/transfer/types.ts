@@ -144,7 +144,12 @@ export interface FileCheckpoint {
  */
 export interface ReceiveCheckpoint {
   readonly kind: 'receive';
-  readonly version: 1;
+  /**
+   * 2: `files` lists the files in progress and the store merges in the ones
+   * placed (see SessionStore.appendPlaced). 1 (written before): `files` also
+   * listed every placed file and every file not started.
+   */
+  readonly version: 1 | 2;
   readonly transferId: string;
   readonly targetDir: string;
   readonly chunkSize: number;
@@ -156,9 +161,41 @@ export interface ReceiveCheckpoint {
 /**
  * Port for persisting checkpoints. The engine calls `save` on state changes
  * and at most about once a second during progress, never per chunk.
+ *
+ * A placed file's entry never changes again, so it is appended once to a
+ * journal instead of being rewritten by every save: a checkpoint lists only
+ * the files in progress, and a save costs about a window of files, not the
+ * whole offer (a save of every file made a folder of N files cost O(N²)).
  */
 export interface SessionStore {
+  /**
+   * The last checkpoint saved, with the journal merged in: a file's last
+   * journal entry, if it has `savedAs`, replaces the checkpoint's entry of the
+   * same index (one without `savedAs` withdraws an earlier placement).
+   * Undefined if no checkpoint was saved.
+   */
   load(transferId: string): Promise<ReceiveCheckpoint | undefined>;
   save(checkpoint: ReceiveCheckpoint): Promise<void>;
+  /** Append entries to the transfer's journal (kept until `remove`). */
+  appendPlaced(transferId: string, entries: readonly FileCheckpoint[]): Promise<void>;
+  /** Forget the checkpoint and its journal. */
   remove(transferId: string): Promise<void>;
+}
+
+/**
+ * `checkpoint` with `journal` (oldest first) merged in, as SessionStore.load
+ * describes. For stores; the result lists files in index order.
+ */
+export function withJournal(
+  checkpoint: ReceiveCheckpoint,
+  journal: readonly FileCheckpoint[],
+): ReceiveCheckpoint {
+  if (journal.length === 0) return checkpoint;
+  const byIndex = new Map<number, FileCheckpoint>();
+  for (const f of checkpoint.files) byIndex.set(f.index, f);
+  const last = new Map<number, FileCheckpoint>();
+  for (const e of journal) last.set(e.index, e);
+  for (const [i, e] of last) if (e.savedAs !== undefined) byIndex.set(i, e);
+  const files = [...byIndex.values()].sort((a, b) => a.index - b.index);
+  return { ...checkpoint, files };
 }

@@ -1,23 +1,38 @@
 /**
  * Receiver checkpoints: debounced (never per chunk), present while a transfer
- * runs, plain JSON, and gone once the transfer completed.
+ * runs, plain JSON, and gone once the transfer completed. A save lists only
+ * the files in progress; placed files go to the store's journal once.
  */
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemorySessionStore } from '../../../src/engine/transfer/memory-store.js';
 import { LeafSet } from '../../../src/engine/transfer/merkle.js';
-import type { ReceiveCheckpoint } from '../../../src/engine/transfer/types.js';
-import { cleanup, makeFile, settle, sha, startPair, tempDir } from './harness.js';
+import type { FileCheckpoint, ReceiveCheckpoint } from '../../../src/engine/transfer/types.js';
+import {
+  cleanup,
+  listFiles,
+  makeFile,
+  outcome,
+  settle,
+  sha,
+  startPair,
+  tempDir,
+} from './harness.js';
 
 const CHUNK = 64 * 1024;
 const CHUNKS = 128; // 8 MiB
 
-/** A MemorySessionStore that also keeps every checkpoint object exactly as the engine passed it. */
+/** A MemorySessionStore that also keeps every checkpoint and journal entry exactly as the engine passed it. */
 class RecordingStore extends MemorySessionStore {
   readonly saved: ReceiveCheckpoint[] = [];
+  readonly journaled: FileCheckpoint[] = [];
   override async save(checkpoint: ReceiveCheckpoint): Promise<void> {
     this.saved.push(checkpoint);
     await super.save(checkpoint);
+  }
+  override async appendPlaced(id: string, entries: readonly FileCheckpoint[]): Promise<void> {
+    this.journaled.push(...entries);
+    await super.appendPlaced(id, entries);
   }
 }
 
@@ -51,7 +66,12 @@ describe('receiver checkpoints', () => {
       seen.push(
         store.load(id).then((cp) => ({
           bytes: e.bytes,
-          present: cp ? LeafSet.fromJSON(cp.files[0]!.leaves).presentCount : null,
+          // Not listed before its first chunk: nothing to resume yet.
+          present: cp
+            ? cp.files[0]
+              ? LeafSet.fromJSON(cp.files[0].leaves).presentCount
+              : 0
+            : null,
         })),
       );
     });
@@ -80,12 +100,11 @@ describe('receiver checkpoints', () => {
     // Plain JSON: survives a round trip unchanged (no bytes, bigints, undefined or classes).
     for (const cp of store.saved) {
       expect(JSON.parse(JSON.stringify(cp))).toStrictEqual(cp);
-      expect(cp).toMatchObject({ kind: 'receive', version: 1, transferId: summary.transferId });
-      // Empty until the first chunk creates the part file.
-      const part = cp.files[0]!.partPath;
-      expect(part === '' || part.startsWith(dst)).toBe(true);
+      expect(cp).toMatchObject({ kind: 'receive', version: 2, transferId: summary.transferId });
+      // Listed only once its first chunk created the part file.
+      expect(cp.files.every((f) => f.partPath.startsWith(dst))).toBe(true);
     }
-    expect(store.saved.some((cp) => cp.files[0]!.partPath.startsWith(dst))).toBe(true);
+    expect(store.saved.some((cp) => cp.files[0]?.partPath.startsWith(dst))).toBe(true);
 
     // Gone after completion.
     expect(await store.load(summary.transferId)).toBeUndefined();
@@ -111,5 +130,96 @@ describe('receiver checkpoints', () => {
     // half interval (30 s here): a save per file would be 300.
     expect(store.saves).toBeLessThan(10);
     expect(store.ids).toEqual([]); // removed at completion, nothing saved after it
+  });
+
+  it('a save lists only files in progress; each placed file goes to the journal once', async () => {
+    const src = await tempDir();
+    const dst = await tempDir();
+    dirs.push(src, dst);
+    const FILES = 300;
+    for (let i = 0; i < FILES; i++) await makeFile(src, `tree/f${i}.txt`, 100 + i);
+    const store = new RecordingStore();
+    // Saves as often as the engine allows, so many land mid-transfer.
+    const pair = startPair({
+      paths: [join(src, 'tree')],
+      targetDir: dst,
+      store,
+      receive: { checkpointIntervalMs: 2 },
+    });
+    await Promise.all([pair.sender.done, pair.receiver.done]);
+    await settle(pair);
+    expect(store.saves).toBeGreaterThan(3);
+    // Listing every file (placed, or not started) made each save cost the
+    // whole offer: a folder of N files cost O(N²) to checkpoint.
+    const listed = Math.max(...store.saved.map((cp) => cp.files.length));
+    expect(listed).toBeGreaterThan(0);
+    expect(listed).toBeLessThan(FILES / 4);
+    for (const cp of store.saved) {
+      for (const f of cp.files) {
+        expect(f.savedAs).toBeUndefined();
+        expect(f.partPath.startsWith(dst)).toBe(true);
+      }
+    }
+    const indices = store.journaled.map((e) => e.index);
+    expect(indices.length).toBeGreaterThan(0);
+    expect(new Set(indices).size).toBe(indices.length);
+    expect(store.journaled.every((e) => e.savedAs?.startsWith(dst))).toBe(true);
+    expect(store.ids).toEqual([]);
+  });
+
+  it("resumes from an earlier version's checkpoint (placed files listed in it) without fetching them again", async () => {
+    const src = await tempDir();
+    const dst = await tempDir();
+    dirs.push(src, dst);
+    const FILES = 120;
+    for (let i = 0; i < FILES; i++) await makeFile(src, `tree/f${i}.txt`, 2000 + i);
+    const tree = join(src, 'tree');
+    const probeDst = await tempDir();
+    dirs.push(probeDst);
+    const probe = startPair({ paths: [tree], targetDir: probeDst });
+    await probe.receiver.done;
+    await settle(probe);
+    const cutAt = (fraction: number) => Math.floor(probe.wire.s2r * fraction);
+
+    // A first session, cut at about a third.
+    const first = new MemorySessionStore();
+    const one = startPair({
+      paths: [tree],
+      targetDir: dst,
+      store: first,
+      faults: { aToB: { cutAtByte: cutAt(1 / 3) } },
+    });
+    expect((await outcome(one.receiver.done)).ok).toBe(false);
+    await settle(one);
+    const id = one.sender.snapshot().transferId!;
+    const merged = (await first.load(id))!;
+    const placedFirst = merged.files.filter((f) => f.savedAs).length;
+    expect(placedFirst).toBeGreaterThan(0);
+
+    // The same state as version 1 wrote it: one checkpoint listing everything, no journal.
+    const store = new RecordingStore();
+    await store.save({ ...merged, version: 1 });
+    const again = (cut: number) =>
+      startPair({
+        paths: [tree],
+        targetDir: dst,
+        store,
+        send: { transferId: Buffer.from(id, 'hex') },
+        faults: { aToB: { cutAtByte: cut } },
+      });
+    // A second session, cut again: the files placed in the first must stay recorded.
+    const two = again(cutAt(1 / 3));
+    expect((await outcome(two.receiver.done)).ok).toBe(false);
+    await settle(two);
+    const after = (await store.load(id))!;
+    expect(after.version).toBe(2);
+    expect(after.files.filter((f) => f.savedAs).length).toBeGreaterThanOrEqual(placedFirst);
+
+    const three = again(Number.MAX_SAFE_INTEGER);
+    const [, r] = await Promise.all([three.sender.done, three.receiver.done]);
+    await settle(three);
+    expect(r.bytesSkipped).toBeGreaterThan(0);
+    // Every file once, under its own name: none fetched again as `name (1)`.
+    expect(await listFiles(join(dst, 'tree'))).toEqual(await listFiles(tree));
   });
 });

@@ -207,11 +207,16 @@ describe('snapshots of many files', () => {
     // Between two file-verified events only a few files change; the rest are the same objects.
     expect(shared).toBeGreaterThan((taken.length - 1) * 50);
     for (const t of [pair.sender, pair.receiver]) {
-      for (const f of t.snapshot().files) {
+      const files = t.snapshot().files;
+      for (const f of files) {
         expect(f.root).toBe('verified');
         expect(f.leavesVerified).toBe(f.chunkCount);
         expect([...f.chunks].every((c) => c === ChunkState.Verified)).toBe(true);
       }
+      // One-chunk files in the same state share one chunk map, and files
+      // with no mismatch one empty list: not ~250 bytes each per file.
+      expect(new Set(files.map((f) => f.chunks)).size).toBe(1);
+      expect(new Set(files.map((f) => f.mismatched)).size).toBe(1);
     }
   });
 });

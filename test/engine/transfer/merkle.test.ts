@@ -223,6 +223,29 @@ describe('chunkCount / chunkLength', () => {
 });
 
 describe('LeafSet', () => {
+  it('many(): sets sharing one buffer stay independent and round-trip like lone sets', () => {
+    const counts = [1, 9, 3, 16];
+    const sets = LeafSet.many(counts);
+    expect(sets.map((s) => s.count)).toEqual(counts);
+    expect(new Set(sets.map((s) => s.bytes.buffer)).size).toBe(1);
+    // Fill every slot of the middle sets; the neighbours must see none of it.
+    const leafFor = (k: number, i: number) => refLeaf(chunkOf(i, 100 * k + i));
+    for (const k of [1, 2]) for (let i = 0; i < counts[k]!; i++) sets[k]!.set(i, leafFor(k, i));
+    sets[2]!.clear(1);
+    expect(sets[0]!.presentCount).toBe(0);
+    expect(sets[0]!.missing()).toEqual([0]);
+    expect(sets[3]!.presentCount).toBe(0);
+    expect(sets[1]!.complete).toBe(true);
+    expect(sets[2]!.presentIndices()).toEqual([0, 2]);
+    for (const k of [1, 2]) {
+      const lone = new LeafSet(counts[k]!);
+      for (const i of sets[k]!.presentIndices()) lone.set(i, leafFor(k, i));
+      expect(sets[k]!.toJSON()).toEqual(lone.toJSON());
+      expect(LeafSet.fromJSON(sets[k]!.toJSON()).presentIndices()).toEqual(lone.presentIndices());
+    }
+    expect(() => new LeafSet(2, new Uint8Array(10))).toThrow(RangeError);
+  });
+
   it('tracks presence, missing leaves and the root', () => {
     const set = new LeafSet(10);
     expect(set.presentCount).toBe(0);
