@@ -18,8 +18,9 @@
  * verified file (fsync, link, unlink) runs beside the loop, up to
  * MAX_PLACING at once, so many small files do not wait on each other's fsync.
  */
+import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import {
   ConnectionError,
@@ -750,7 +751,14 @@ export class ReceiveTransfer extends Transfer {
       } finally {
         await fh.close();
       }
-      rf.savedAs = await placeWithoutOverwrite(rf.partPath, rf.target);
+      if (await this.#sameAt(rf.target, rf)) {
+        // Already there, byte for byte: typically placed just before a crash
+        // the checkpoint did not see. Keep that one, not a `name (1)` twin.
+        await unlink(rf.partPath).catch(() => undefined);
+        rf.savedAs = rf.target;
+      } else {
+        rf.savedAs = await placeWithoutOverwrite(rf.partPath, rf.target);
+      }
       this.#unjournaled.push(this.#entry(rf));
     }
     const savedAs = rf.savedAs;
@@ -765,6 +773,37 @@ export class ReceiveTransfer extends Transfer {
       root: toHex(root),
       savedAs,
     });
+  }
+
+  /**
+   * Whether a regular file (not a link) at `path` holds exactly `rf`'s
+   * verified bytes: same size, every chunk hashing to its leaf. Read only
+   * when the name is taken and the sizes match.
+   */
+  async #sameAt(path: string, rf: RecvFile): Promise<boolean> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      return false;
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile() || st.size !== rf.size) return false;
+      const buf = Buffer.allocUnsafe(Math.max(1, Math.min(this.#chunkSize, rf.size)));
+      for (let c = 0; c < rf.count; c++) {
+        const len = chunkLength(rf.size, this.#chunkSize, c);
+        const { bytesRead } = await fh.read(buf, 0, len, c * this.#chunkSize);
+        const want = rf.leaves.get(c);
+        if (bytesRead !== len || !want) return false;
+        if (Buffer.compare(this.#hasher!.leaf(buf.subarray(0, len)), want) !== 0) return false;
+      }
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
   }
 
   async #onLeaves(ch: SecureChannel, msg: MessageOf<'leaves'>): Promise<void> {

@@ -188,6 +188,32 @@ describe('transfer over the in-memory link', () => {
     expect(await sha(join(dst, 'report (1).pdf'))).toBe(await sha(file));
   });
 
+  it('a file already there byte for byte is kept as it is, not doubled as name (1)', async () => {
+    const src = await dir();
+    const dst = await dir();
+    const same = await makeFile(src, 'same.bin', 300_000);
+    const other = await makeFile(src, 'other.bin', 300_000);
+    await writeFile(join(dst, 'same.bin'), await readFile(same));
+    // Same size, one byte different: a different file, so it gets (1).
+    const changed = await readFile(other);
+    changed[123_456]! ^= 1;
+    await writeFile(join(dst, 'other.bin'), changed);
+    const pair = startPair({
+      paths: [same, other],
+      targetDir: dst,
+      send: { chunkSize: 64 * 1024 },
+    });
+    const r = await pair.receiver.done;
+    await settle(pair);
+    expect(r.files.map((f) => f.savedAs)).toEqual([
+      join(dst, 'same.bin'),
+      join(dst, 'other (1).bin'),
+    ]);
+    expect(await sha(join(dst, 'other.bin'))).not.toBe(await sha(other));
+    expect(await sha(join(dst, 'other (1).bin'))).toBe(await sha(other));
+    expect((await readdir(dst)).filter((n) => n.endsWith('.part'))).toEqual([]);
+  });
+
   it('decline: the sender fails with DECLINED and nothing is written', async () => {
     const src = await dir();
     const dst = await dir();
