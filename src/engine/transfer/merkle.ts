@@ -140,6 +140,21 @@ export interface LeafSetJSON {
  * The leaves a receiver holds for one file: a fixed number of 32-byte slots
  * and a bitmap of which are filled. Backs the checkpoint and the have-set.
  */
+/**
+ * Zeroed byte arrays of the given sizes, views into one buffer: per-file
+ * state of a folder of many small files then costs one allocation per
+ * transfer, not one (and its ~150 bytes of bookkeeping) per file.
+ */
+export function carve(sizes: readonly number[]): Uint8Array[] {
+  const all = new Uint8Array(sizes.reduce((a, b) => a + b, 0));
+  let at = 0;
+  return sizes.map((size) => {
+    const view = all.subarray(at, at + size);
+    at += size;
+    return view;
+  });
+}
+
 export class LeafSet {
   /** Number of leaves (chunks) of the file. */
   readonly count: number;
@@ -180,16 +195,8 @@ export class LeafSet {
    * bookkeeping) each.
    */
   static many(counts: readonly number[]): LeafSet[] {
-    let total = 0;
-    for (const c of counts) total += LeafSet.storageBytes(c);
-    const arena = new Uint8Array(total);
-    let at = 0;
-    return counts.map((c) => {
-      const size = LeafSet.storageBytes(c);
-      const set = new LeafSet(c, arena.subarray(at, at + size));
-      at += size;
-      return set;
-    });
+    const storage = carve(counts.map((c) => LeafSet.storageBytes(c)));
+    return counts.map((c, i) => new LeafSet(c, storage[i]!));
   }
 
   /** How many leaves are present. */

@@ -38,7 +38,7 @@ import type { SecureChannel } from './channel.js';
 import { decompressChunk } from './compression.js';
 import { keepFileSizeErrorsCatchable } from './file-size-signal.js';
 import { LeafHashPool } from './hash-pool.js';
-import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
+import { ChunkHasher, carve, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
 import {
   checkFreeSpace,
   createPartFile,
@@ -50,14 +50,7 @@ import {
   targetFolderProblem,
   validateRelativePath,
 } from './safe-path.js';
-import {
-  chunkMaps,
-  type FileProgress,
-  NO_MISMATCH,
-  type PeerAuth,
-  Transfer,
-  toHex,
-} from './transfer.js';
+import { type FileProgress, NO_MISMATCH, type PeerAuth, Transfer, toHex } from './transfer.js';
 import {
   ChunkState,
   type FileCheckpoint,
@@ -350,7 +343,8 @@ export class ReceiveTransfer extends Transfer {
 
     this.total = 0;
     const accept: MessageOf<'accept'>['files'] = [];
-    const maps = chunkMaps(counts);
+    // Chunk maps start all Pending (0).
+    const maps = carve(counts);
     for (const [k, rf] of reopened.entries()) {
       this.#unplaced++;
       const fp = this.files[rf.index]!;
@@ -444,15 +438,9 @@ export class ReceiveTransfer extends Transfer {
     try {
       const old = LeafSet.fromJSON(prior.leaves);
       if (!prior.savedAs && (await fh.stat()).size > size) await fh.truncate(size);
-      const buf = Buffer.allocUnsafe(this.#chunkSize);
-      for (let c = 0; c < Math.min(count, old.count); c++) {
-        const want = old.get(c);
-        if (!want) continue;
-        const len = chunkLength(size, this.#chunkSize, c);
-        const { bytesRead } = await fh.read(buf, 0, len, c * this.#chunkSize);
-        if (bytesRead !== len) continue;
-        const leaf = this.#hasher!.leaf(buf.subarray(0, len));
-        if (Buffer.compare(leaf, want) === 0) rf.leaves.set(c, leaf);
+      const upTo = Math.min(count, old.count);
+      for await (const [c, leaf] of this.#leavesOnDisk(fh, size, upTo, (c) => old.has(c))) {
+        if (leaf && Buffer.compare(leaf, old.get(c)!) === 0) rf.leaves.set(c, leaf);
       }
       if (prior.savedAs) {
         if (rf.leaves.presentCount === count && (await fh.stat()).size === size) {
@@ -790,19 +778,35 @@ export class ReceiveTransfer extends Transfer {
     try {
       const st = await fh.stat();
       if (!st.isFile() || st.size !== rf.size) return false;
-      const buf = Buffer.allocUnsafe(Math.max(1, Math.min(this.#chunkSize, rf.size)));
-      for (let c = 0; c < rf.count; c++) {
-        const len = chunkLength(rf.size, this.#chunkSize, c);
-        const { bytesRead } = await fh.read(buf, 0, len, c * this.#chunkSize);
+      for await (const [c, leaf] of this.#leavesOnDisk(fh, rf.size, rf.count)) {
         const want = rf.leaves.get(c);
-        if (bytesRead !== len || !want) return false;
-        if (Buffer.compare(this.#hasher!.leaf(buf.subarray(0, len)), want) !== 0) return false;
+        if (!leaf || !want || Buffer.compare(leaf, want) !== 0) return false;
       }
       return true;
     } catch {
       return false;
     } finally {
       await fh.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * The leaves of chunks 0..upTo-1 of a file of `size` bytes open as `fh`,
+   * those `wanted` selects, hashed from disk one chunk at a time: null for a
+   * chunk the file is too short to hold.
+   */
+  async *#leavesOnDisk(
+    fh: FileHandle,
+    size: number,
+    upTo: number,
+    wanted: (chunk: number) => boolean = () => true,
+  ): AsyncGenerator<[number, Uint8Array | null]> {
+    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(this.#chunkSize, size)));
+    for (let c = 0; c < upTo; c++) {
+      if (!wanted(c)) continue;
+      const len = chunkLength(size, this.#chunkSize, c);
+      const { bytesRead } = await fh.read(buf, 0, len, c * this.#chunkSize);
+      yield [c, bytesRead === len ? this.#hasher!.leaf(buf.subarray(0, len)) : null];
     }
   }
 

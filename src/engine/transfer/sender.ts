@@ -29,15 +29,8 @@ import type { SecureChannel } from './channel.js';
 import { CompressionPolicy } from './compression.js';
 import { LeafHashPool } from './hash-pool.js';
 import { type SourceFile, walkSources } from './manifest.js';
-import { ChunkHasher, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
-import {
-  chunkMaps,
-  type FileProgress,
-  NO_MISMATCH,
-  type PeerAuth,
-  Transfer,
-  toHex,
-} from './transfer.js';
+import { ChunkHasher, carve, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
+import { type FileProgress, NO_MISMATCH, type PeerAuth, Transfer, toHex } from './transfer.js';
 import { ChunkState, type PeerFacts, type TransferSummary } from './types.js';
 import { ChunkWindow } from './window.js';
 
@@ -151,7 +144,8 @@ export class SendTransfer extends Transfer {
 
     const counts = files.map((source) => chunkCount(source.size, this.#chunkSize));
     const leafSets = LeafSet.many(counts);
-    const maps = chunkMaps(counts);
+    // Chunk maps start all Pending (0).
+    const maps = carve(counts);
     this.#files = files.map((source, i) => {
       return {
         source,

@@ -35,20 +35,6 @@ export interface FileProgress {
   accepted: boolean;
 }
 
-/**
- * Zeroed chunk maps (ChunkState.Pending) of the given sizes, views into one
- * buffer: one allocation per transfer, not one (and its bookkeeping) per file.
- */
-export function chunkMaps(counts: readonly number[]): Uint8Array[] {
-  const all = new Uint8Array(counts.reduce((a, b) => a + b, 0));
-  let at = 0;
-  return counts.map((c) => {
-    const map = all.subarray(at, at + c);
-    at += c;
-    return map;
-  });
-}
-
 /** No chunk named by a root mismatch (shared by every file: never modified). */
 export const NO_MISMATCH: readonly number[] = Object.freeze([]);
 

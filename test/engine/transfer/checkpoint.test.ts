@@ -9,6 +9,7 @@ import { MemorySessionStore } from '../../../src/engine/transfer/memory-store.js
 import { LeafSet } from '../../../src/engine/transfer/merkle.js';
 import type { FileCheckpoint, ReceiveCheckpoint } from '../../../src/engine/transfer/types.js';
 import {
+  cleanRunBytes,
   cleanup,
   listFiles,
   makeFile,
@@ -40,6 +41,26 @@ const dirs: string[] = [];
 afterEach(async () => {
   await cleanup(...dirs.splice(0));
 });
+
+const FILES = 300;
+
+/** FILES small files sent as one folder, checkpoints every `checkpointIntervalMs` at most. */
+async function smallFiles(checkpointIntervalMs: number) {
+  const src = await tempDir();
+  const dst = await tempDir();
+  dirs.push(src, dst);
+  for (let i = 0; i < FILES; i++) await makeFile(src, `tree/f${i}.txt`, 100 + i);
+  const store = new RecordingStore();
+  const pair = startPair({
+    paths: [join(src, 'tree')],
+    targetDir: dst,
+    store,
+    receive: { checkpointIntervalMs },
+  });
+  await Promise.all([pair.sender.done, pair.receiver.done]);
+  await settle(pair);
+  return { dst, store };
+}
 
 describe('receiver checkpoints', () => {
   it('are debounced, present mid-transfer, plain JSON, and removed after completion', async () => {
@@ -112,20 +133,7 @@ describe('receiver checkpoints', () => {
   });
 
   it('many small files: a bounded number of saves, not one per file, and none after completion', async () => {
-    const src = await tempDir();
-    const dst = await tempDir();
-    dirs.push(src, dst);
-    const FILES = 300;
-    for (let i = 0; i < FILES; i++) await makeFile(src, `tree/f${i}.txt`, 100 + i);
-    const store = new RecordingStore();
-    const pair = startPair({
-      paths: [join(src, 'tree')],
-      targetDir: dst,
-      store,
-      receive: { checkpointIntervalMs: 60_000 },
-    });
-    await Promise.all([pair.sender.done, pair.receiver.done]);
-    await settle(pair);
+    const { store } = await smallFiles(60_000);
     // One at accept, one for the first placed file, then at most one per
     // half interval (30 s here): a save per file would be 300.
     expect(store.saves).toBeLessThan(10);
@@ -133,21 +141,8 @@ describe('receiver checkpoints', () => {
   });
 
   it('a save lists only files in progress; each placed file goes to the journal once', async () => {
-    const src = await tempDir();
-    const dst = await tempDir();
-    dirs.push(src, dst);
-    const FILES = 300;
-    for (let i = 0; i < FILES; i++) await makeFile(src, `tree/f${i}.txt`, 100 + i);
-    const store = new RecordingStore();
     // Saves as often as the engine allows, so many land mid-transfer.
-    const pair = startPair({
-      paths: [join(src, 'tree')],
-      targetDir: dst,
-      store,
-      receive: { checkpointIntervalMs: 2 },
-    });
-    await Promise.all([pair.sender.done, pair.receiver.done]);
-    await settle(pair);
+    const { dst, store } = await smallFiles(2);
     expect(store.saves).toBeGreaterThan(3);
     // Listing every file (placed, or not started) made each save cost the
     // whole offer: a folder of N files cost O(N²) to checkpoint.
@@ -171,15 +166,11 @@ describe('receiver checkpoints', () => {
     const src = await tempDir();
     const dst = await tempDir();
     dirs.push(src, dst);
-    const FILES = 120;
-    for (let i = 0; i < FILES; i++) await makeFile(src, `tree/f${i}.txt`, 2000 + i);
+    const N = 120;
+    for (let i = 0; i < N; i++) await makeFile(src, `tree/f${i}.txt`, 2000 + i);
     const tree = join(src, 'tree');
-    const probeDst = await tempDir();
-    dirs.push(probeDst);
-    const probe = startPair({ paths: [tree], targetDir: probeDst });
-    await probe.receiver.done;
-    await settle(probe);
-    const cutAt = (fraction: number) => Math.floor(probe.wire.s2r * fraction);
+    const clean = await cleanRunBytes([tree]);
+    const cutAt = (fraction: number) => Math.floor(clean * fraction);
 
     // A first session, cut at about a third.
     const first = new MemorySessionStore();

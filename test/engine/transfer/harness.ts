@@ -122,6 +122,19 @@ export function startPair(opts: {
   return { sender, receiver, senderEvents, receiverEvents, store, wire };
 }
 
+/** Bytes a clean transfer of `paths` sends sender → receiver (to cut a later run at a fraction of it). */
+export async function cleanRunBytes(paths: string[]): Promise<number> {
+  const dst = await tempDir();
+  try {
+    const pair = startPair({ paths, targetDir: dst });
+    await pair.receiver.done;
+    await settle(pair);
+    return pair.wire.s2r;
+  } finally {
+    await cleanup(dst);
+  }
+}
+
 /** Outcome of a promise, without throwing. */
 export async function outcome<T>(
   p: Promise<T>,

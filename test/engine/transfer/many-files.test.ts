@@ -12,6 +12,7 @@ import { walkSources } from '../../../src/engine/transfer/manifest.js';
 import { MemorySessionStore } from '../../../src/engine/transfer/memory-store.js';
 import { ChunkState, type TransferSnapshot } from '../../../src/engine/transfer/types.js';
 import {
+  cleanRunBytes,
   cleanup,
   listFiles,
   makeFile,
@@ -87,17 +88,13 @@ describe.skipIf(!linux)('many files', () => {
     const { src, dst } = await tree();
     const store = new MemorySessionStore();
     // A clean run measures the bytes to cut at.
-    const probeDst = await tempDir();
-    dirs.push(probeDst);
-    const probe = startPair({ paths: [join(src, 'tree')], targetDir: probeDst });
-    await probe.receiver.done;
-    await settle(probe);
+    const clean = await cleanRunBytes([join(src, 'tree')]);
 
     const first = startPair({
       paths: [join(src, 'tree')],
       targetDir: dst,
       store,
-      faults: { aToB: { cutAtByte: Math.floor(probe.wire.s2r / 2) } },
+      faults: { aToB: { cutAtByte: Math.floor(clean / 2) } },
     });
     expect((await outcome(first.receiver.done)).ok).toBe(false);
     await settle(first);
