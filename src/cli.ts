@@ -12,6 +12,22 @@ import { FerryError } from './engine/errors.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+/** Stops the running headless command (set by run() while one runs). */
+let stopCommand: ((reason: FerryError) => void) | null = null;
+
+/**
+ * A reader that went away (`ferry --help | head`, a script that stopped
+ * reading `--json`) makes every later write fail with EPIPE, which Node
+ * raises as an unhandled 'error' event: a crash with a stack trace. Output
+ * is dropped instead, and a running command stops as on Ctrl+C (orderly:
+ * the peer is told, a receive keeps its checkpoint; exit code 130).
+ */
+function guardOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', () => stopCommand?.(new FerryError('CANCELLED', 'output closed')));
+  }
+}
+
 function program(): Command {
   const p = new Command('ferry')
     .description(
@@ -267,6 +283,9 @@ async function run<M>(
     return;
   }
   const ac = new AbortController();
+  stopCommand = (reason) => {
+    if (!ac.signal.aborted) ac.abort(reason);
+  };
   let interrupts = 0;
   const onSignal = () => {
     if (++interrupts > 1) process.exit(ExitCode.Interrupted); // second Ctrl+C: leave now
@@ -288,6 +307,7 @@ async function run<M>(
   }
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  stopCommand = null;
   process.exitCode = code;
   // Sockets, timers and workers must not keep a finished command alive.
   setTimeout(() => process.exit(code), 200).unref();
@@ -337,6 +357,7 @@ async function runApp(cmd: Command): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
+  guardOutput();
   const p = program();
   try {
     await p.parseAsync(argv);
