@@ -1,13 +1,14 @@
 /**
  * The engine's SessionStore (receive checkpoints: the chunk leaves a receiver
  * has): one JSON file per transfer under `<config dir>/sessions/`, written
- * atomically (temp file, fsync, rename), and beside it a journal of placed
- * files (`<id>.placed.jsonl`, one entry per line, appended and fsynced). The
+ * atomically (temp file, fsync, rename), and beside it its journal
+ * (`<id>.placed.jsonl`, one entry per line, appended; fsynced for placed
+ * files). The
  * engine already debounces saves (about once a second). The session records
  * themselves live in `sessions.json` (SessionRegistry); the leaves stay
  * here, not duplicated.
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type FileCheckpoint,
@@ -72,7 +73,11 @@ export class CheckpointFileStore implements SessionStore {
     }
   }
 
-  async appendPlaced(transferId: string, entries: readonly FileCheckpoint[]): Promise<void> {
+  async appendJournal(
+    transferId: string,
+    entries: readonly FileCheckpoint[],
+    opts: { readonly sync?: boolean } = {},
+  ): Promise<void> {
     if (entries.length === 0) return;
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     const fh = await open(this.#journalPath(transferId), 'a', 0o600);
@@ -80,7 +85,7 @@ export class CheckpointFileStore implements SessionStore {
       // A line a crash cut short (no newline yet) must not swallow this entry.
       const text = entries.map((e) => JSON.stringify(e)).join('\n');
       await fh.writeFile(`\n${text}\n`);
-      await fh.sync();
+      if (opts.sync !== false) await fh.sync();
     } finally {
       await fh.close();
     }
@@ -115,10 +120,16 @@ export class CheckpointFileStore implements SessionStore {
     let removed = 0;
     for (const f of cp?.files ?? []) {
       if (f.savedAs || !f.partPath) continue; // in place, or never started
-      await rm(f.partPath, { force: true });
-      removed++;
+      // A journaled part may never have been created (a crash came first).
+      if (await unlink(f.partPath).then(() => true, notFound)) removed++;
     }
     await this.remove(transferId).catch(() => undefined);
     return removed;
   }
+}
+
+/** False for a file that is not there; any other error is thrown. */
+function notFound(err: unknown): false {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+  throw err;
 }

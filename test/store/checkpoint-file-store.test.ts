@@ -15,7 +15,7 @@ afterAll(async () => {
 });
 
 describe('CheckpointFileStore', () => {
-  it('discard removes the .part files and the checkpoint, and keeps files already verified', async () => {
+  it('discard removes the .part files (journaled ones too) and the checkpoint, and keeps files already verified', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ferry-cp-'));
     dirs.push(dir);
     const out = join(dir, 'out');
@@ -51,8 +51,19 @@ describe('CheckpointFileStore', () => {
       updatedAt: Date.now(),
     };
     await store.save(cp);
-    expect((await store.load(id))?.files).toHaveLength(2);
-    expect(await store.discard(id)).toBe(1);
+    // Part files created after that save, known from the journal only: one
+    // on disk, one a crash stopped before it was created.
+    await writeFile(join(out, 'c.bin.part'), 'just begun');
+    const part = (index: number, name: string): FileCheckpoint => ({
+      index,
+      path: name,
+      size: 8,
+      partPath: join(out, `${name}.part`),
+      leaves: { count: 1, present: '', leaves: '' } as never,
+    });
+    await store.appendJournal(id, [part(2, 'c.bin'), part(3, 'd.bin')], { sync: false });
+    expect((await store.load(id))?.files).toHaveLength(4);
+    expect(await store.discard(id)).toBe(2);
     expect(await readdir(out)).toEqual(['a.bin']);
     expect(await store.load(id)).toBeUndefined();
     // Nothing recorded: nothing to do, no error.
@@ -76,7 +87,7 @@ describe('CheckpointFileStore', () => {
       ...extra,
     });
     // A journal without a checkpoint is nothing to resume.
-    await store.appendPlaced(id, [entry(0, { savedAs: join(out, 'f0') })]);
+    await store.appendJournal(id, [entry(0, { savedAs: join(out, 'f0') })]);
     expect(await store.load(id)).toBeUndefined();
 
     await store.save({
@@ -92,13 +103,20 @@ describe('CheckpointFileStore', () => {
       ],
       updatedAt: Date.now(),
     });
-    await store.appendPlaced(id, [entry(1, { savedAs: join(out, 'f1') })]);
+    await store.appendJournal(id, [entry(1, { savedAs: join(out, 'f1') })]);
     // A crash cut this append short: no newline, half an object.
     await appendFile(join(cfg, 'sessions', `${id}.placed.jsonl`), '{"index":3,"pa');
-    await store.appendPlaced(id, [entry(3, { savedAs: join(out, 'f3') })]);
+    await store.appendJournal(id, [entry(3, { savedAs: join(out, 'f3') })]);
     // Placed in an earlier session, then found changed: withdrawn.
-    await store.appendPlaced(id, [entry(4, { savedAs: join(out, 'f4') })]);
-    await store.appendPlaced(id, [entry(4)]);
+    await store.appendJournal(id, [entry(4, { savedAs: join(out, 'f4') })]);
+    await store.appendJournal(id, [entry(4)]);
+    // Part files journaled as they were created (not fsynced): one the
+    // checkpoint never saw (5), one it saw with its leaves (2: it stands).
+    await store.appendJournal(
+      id,
+      [entry(5, { partPath: join(out, 'f5.part') }), entry(2, { partPath: join(out, 'x.part') })],
+      { sync: false },
+    );
 
     const cp = (await store.load(id))!;
     expect(cp.files.map((f) => [f.index, f.savedAs ?? f.partPath])).toEqual([
@@ -106,6 +124,7 @@ describe('CheckpointFileStore', () => {
       [1, join(out, 'f1')],
       [2, join(out, '.f2.part')],
       [3, join(out, 'f3')],
+      [5, join(out, 'f5.part')],
     ]);
     // remove forgets both.
     await store.remove(id);

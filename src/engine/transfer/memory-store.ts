@@ -31,7 +31,11 @@ export class MemorySessionStore implements SessionStore {
     this.#data.set(checkpoint.transferId, JSON.stringify(checkpoint));
   }
 
-  async appendPlaced(transferId: string, entries: readonly FileCheckpoint[]): Promise<void> {
+  async appendJournal(
+    transferId: string,
+    entries: readonly FileCheckpoint[],
+    _opts?: { readonly sync?: boolean },
+  ): Promise<void> {
     let journal = this.#journals.get(transferId);
     if (!journal) {
       journal = [];

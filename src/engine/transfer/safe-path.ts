@@ -216,15 +216,24 @@ function splitExtension(name: string): { stem: string; ext: string } {
  * `<name> (1).part`, `<name> (2).part`, … if taken. Opened read-write with
  * O_CREAT|O_EXCL|O_NOFOLLOW and mode 0600, so an existing file or symlink
  * is never opened.
+ *
+ * With `record`, each name is handed to it before the file is created (a
+ * name seen taken is skipped first): a crash between the two leaves a name
+ * its owner knows about, never a part file nobody recorded.
  */
 export async function createPartFile(
   finalPath: string,
+  record?: (candidate: string) => Promise<void>,
 ): Promise<{ path: string; handle: FileHandle }> {
   const dir = path.dirname(finalPath);
   const base = path.basename(finalPath);
   for (let n = 0; n < MAX_NAME_ATTEMPTS; n++) {
     const suffix = n === 0 ? '.part' : ` (${n}).part`;
     const candidate = path.join(dir, fitName(base, suffix) + suffix);
+    if (record) {
+      if ((await lstatOrUndefined(candidate)) !== undefined) continue;
+      await record(candidate);
+    }
     try {
       const handle = await fs.open(candidate, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW, 0o600);
       return { path: candidate, handle };

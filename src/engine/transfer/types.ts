@@ -145,8 +145,8 @@ export interface FileCheckpoint {
 export interface ReceiveCheckpoint {
   readonly kind: 'receive';
   /**
-   * 2: `files` lists the files in progress and the store merges in the ones
-   * placed (see SessionStore.appendPlaced). 1 (written before): `files` also
+   * 2: `files` lists the files in progress and the store merges in its
+   * journal (see SessionStore). 1 (written before): `files` also
    * listed every placed file and every file not started.
    */
   readonly version: 1 | 2;
@@ -162,29 +162,43 @@ export interface ReceiveCheckpoint {
  * Port for persisting checkpoints. The engine calls `save` on state changes
  * and at most about once a second during progress, never per chunk.
  *
- * A placed file's entry never changes again, so it is appended once to a
- * journal instead of being rewritten by every save: a checkpoint lists only
- * the files in progress, and a save costs about a window of files, not the
- * whole offer (a save of every file made a folder of N files cost O(N²)).
+ * Beside the checkpoint, a journal that is only ever appended to:
+ * - a placed file's entry (with `savedAs`), once: it never changes again, so
+ *   a checkpoint lists only the files in progress and a save costs about a
+ *   window of files, not the whole offer (a save of every file made a
+ *   folder of N files cost O(N²));
+ * - a part file about to be created (`partPath`, no leaves), so a crash
+ *   before the next save leaves no part file nobody knows about;
+ * - an entry with neither, withdrawing an earlier placement.
  */
 export interface SessionStore {
   /**
-   * The last checkpoint saved, with the journal merged in: a file's last
-   * journal entry, if it has `savedAs`, replaces the checkpoint's entry of the
-   * same index (one without `savedAs` withdraws an earlier placement).
-   * Undefined if no checkpoint was saved.
+   * The last checkpoint saved, with the journal merged in (see
+   * {@link withJournal}). Undefined if no checkpoint was saved.
    */
   load(transferId: string): Promise<ReceiveCheckpoint | undefined>;
   save(checkpoint: ReceiveCheckpoint): Promise<void>;
-  /** Append entries to the transfer's journal (kept until `remove`). */
-  appendPlaced(transferId: string, entries: readonly FileCheckpoint[]): Promise<void>;
+  /**
+   * Append entries to the transfer's journal (kept until `remove`). With
+   * `sync: false` the entries need only survive the process, not the
+   * machine (no fsync): for part files, whose loss costs an orphan.
+   */
+  appendJournal(
+    transferId: string,
+    entries: readonly FileCheckpoint[],
+    opts?: { readonly sync?: boolean },
+  ): Promise<void>;
   /** Forget the checkpoint and its journal. */
   remove(transferId: string): Promise<void>;
 }
 
 /**
- * `checkpoint` with `journal` (oldest first) merged in, as SessionStore.load
- * describes. For stores; the result lists files in index order.
+ * `checkpoint` with `journal` (oldest first) merged in. A file's last
+ * journal entry decides: with `savedAs` it replaces the checkpoint's entry
+ * (placed); with a `partPath` it stands for a file the checkpoint does not
+ * show started (its part was created after the save); with neither, the
+ * checkpoint's entry stands (a placement withdrawn). For stores; the result
+ * lists files in index order.
  */
 export function withJournal(
   checkpoint: ReceiveCheckpoint,
@@ -195,7 +209,9 @@ export function withJournal(
   for (const f of checkpoint.files) byIndex.set(f.index, f);
   const last = new Map<number, FileCheckpoint>();
   for (const e of journal) last.set(e.index, e);
-  for (const [i, e] of last) if (e.savedAs !== undefined) byIndex.set(i, e);
+  for (const [i, e] of last) {
+    if (e.savedAs !== undefined || (e.partPath && !byIndex.get(i)?.partPath)) byIndex.set(i, e);
+  }
   const files = [...byIndex.values()].sort((a, b) => a.index - b.index);
   return { ...checkpoint, files };
 }

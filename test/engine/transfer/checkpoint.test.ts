@@ -31,9 +31,9 @@ class RecordingStore extends MemorySessionStore {
     this.saved.push(checkpoint);
     await super.save(checkpoint);
   }
-  override async appendPlaced(id: string, entries: readonly FileCheckpoint[]): Promise<void> {
+  override async appendJournal(id: string, entries: readonly FileCheckpoint[]): Promise<void> {
     this.journaled.push(...entries);
-    await super.appendPlaced(id, entries);
+    await super.appendJournal(id, entries);
   }
 }
 
@@ -155,11 +155,59 @@ describe('receiver checkpoints', () => {
         expect(f.partPath.startsWith(dst)).toBe(true);
       }
     }
-    const indices = store.journaled.map((e) => e.index);
+    const placed = store.journaled.filter((e) => e.savedAs !== undefined);
+    const indices = placed.map((e) => e.index);
     expect(indices.length).toBeGreaterThan(0);
     expect(new Set(indices).size).toBe(indices.length);
-    expect(store.journaled.every((e) => e.savedAs?.startsWith(dst))).toBe(true);
+    expect(placed.every((e) => e.savedAs?.startsWith(dst))).toBe(true);
+    // The rest: each part file, journaled before it was created, claiming nothing.
+    const parts = store.journaled.filter((e) => e.savedAs === undefined);
+    expect(parts.length).toBeGreaterThan(0);
+    for (const e of parts) {
+      expect(e.partPath.startsWith(dst) && e.partPath.endsWith('.part')).toBe(true);
+      expect(LeafSet.fromJSON(e.leaves).presentCount).toBe(0);
+    }
     expect(store.ids).toEqual([]);
+  });
+
+  it('a crash before the next save leaves no part file nobody knows: the resume takes it up', async () => {
+    const src = await tempDir();
+    const dst = await tempDir();
+    dirs.push(src, dst);
+    const file = await makeFile(src, 'big.bin', CHUNKS * CHUNK);
+    /** Keeps the accept's save only: a kill -9 before the first periodic save. */
+    class SavesOnce extends MemorySessionStore {
+      override async save(checkpoint: ReceiveCheckpoint): Promise<void> {
+        if (this.saves === 0) await super.save(checkpoint);
+        else this.saves++;
+      }
+    }
+    const store = new SavesOnce();
+    const send = { chunkSize: CHUNK, compression: false };
+    const first = startPair({
+      paths: [file],
+      targetDir: dst,
+      store,
+      send,
+      faults: { aToB: { cutAtByte: (CHUNKS * CHUNK) / 2 } },
+    });
+    expect((await outcome(first.receiver.done)).ok).toBe(false);
+    await settle(first);
+    expect(store.saves).toBeGreaterThan(1); // later saves were lost
+    expect(await listFiles(dst)).toEqual(['big.bin.part']);
+    const id = first.sender.snapshot().transferId!;
+
+    const again = startPair({
+      paths: [file],
+      targetDir: dst,
+      store,
+      send: { ...send, transferId: Buffer.from(id, 'hex') },
+    });
+    await Promise.all([again.sender.done, again.receiver.done]);
+    await settle(again);
+    // Not 'big.bin (1).part' beside an orphaned 'big.bin.part'.
+    expect(await listFiles(dst)).toEqual(['big.bin']);
+    expect(await sha(join(dst, 'big.bin'))).toBe(await sha(file));
   });
 
   it("resumes from an earlier version's checkpoint (placed files listed in it) without fetching them again", async () => {
