@@ -107,7 +107,9 @@ const noCode: RunOutcome = {
 function recordResume(ctx: CodeRunContext, job: Job, t: Transfer): void {
   t.on((e) => {
     if (e.type === 'started') {
-      const secret = t.resumeSecret;
+      // The first session's secret stays (see trackSession): both sides and
+      // any later run of either must meet under the same rendezvous.
+      const secret = ctx.registry.get(job.id)?.resumeSecret ? null : t.resumeSecret;
       try {
         ctx.registry.update(job.id, {
           ...(secret ? { resumeSecret: Buffer.from(secret).toString('hex') } : {}),

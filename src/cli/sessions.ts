@@ -89,11 +89,13 @@ export function trackSession(
             totalBytes: e.total,
             bytesDone: e.resumedBytes,
             attempts: before?.attempts ?? 0,
-            ...(secret
-              ? { resumeSecret: secret }
-              : before?.resumeSecret
-                ? { resumeSecret: before.resumeSecret }
-                : {}),
+            // The first session's secret stays for the life of the session:
+            // each handshake derives a new one, and a sender still waiting
+            // for this receiver waits under the first (taking the newest
+            // made a receiver killed twice look for its sender elsewhere).
+            ...((before?.resumeSecret ?? secret)
+              ? { resumeSecret: before?.resumeSecret ?? secret }
+              : {}),
             ...((base.codeHash ?? before?.codeHash)
               ? { codeHash: base.codeHash ?? before?.codeHash }
               : {}),

@@ -1,5 +1,6 @@
 /** Running `ferry` as a real process in tests: JSON lines, stderr, exit code. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdir, readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,20 @@ export const mdnsEnv = {
   FERRY_MDNS_PORT: String(20_000 + Math.floor(Math.random() * 30_000)),
 };
 
+const running = new Set<ChildProcess>();
+
+/**
+ * SIGKILL every ferry process a test started and left running but `keep`
+ * (a failed test's sender still waiting, say), so the test file ends
+ * instead of hanging on their pipes. Returns how many there were.
+ */
+export async function killLeftovers(keep: readonly FerryProcess[] = []): Promise<number> {
+  const left = [...running].filter((p) => !keep.some((k) => k.proc === p));
+  for (const p of left) p.kill('SIGKILL');
+  await Promise.all(left.map((p) => (p.exitCode === null ? once(p, 'exit') : null)));
+  return left.length;
+}
+
 /**
  * Start `ferry <args>` from the sources (via tsx); `wrap` runs it under
  * another command (e.g. `prlimit --fsize=N`).
@@ -51,6 +66,8 @@ export function ferry(
     env: { ...process.env, ...mdnsEnv, ...env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
   const lines: Record<string, unknown>[] = [];
   const waiters: {
     pred: (l: Record<string, unknown>) => boolean;

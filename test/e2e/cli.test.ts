@@ -10,11 +10,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { createServer } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../src/engine/crypto/identity.js';
 import { createSelfSignedCert } from '../../src/engine/transport/tls-cert.js';
 import { RelayRooms } from '../../src/relay/rooms.js';
-import { type FerryProcess, ferry, killWhenCheckpointed, onlyLoopback } from './cli-process.js';
+import {
+  type FerryProcess,
+  ferry,
+  killLeftovers,
+  killWhenCheckpointed,
+  onlyLoopback,
+} from './cli-process.js';
 
 const MiB = 1024 * 1024;
 /** util-linux prlimit, to cap the receiver's file size (skipped where missing). */
@@ -63,6 +69,11 @@ beforeAll(async () => {
   quicPort = l['quic_port'] as number;
   pin = l['pin'] as string;
 }, 60_000);
+
+// A test that failed may leave a sender waiting: stop it (the relay stays).
+afterEach(async () => {
+  await killLeftovers(relay ? [relay] : []);
+});
 
 afterAll(async () => {
   relay?.proc.kill('SIGTERM');
@@ -180,7 +191,7 @@ describe('ferry send / receive through a relay process', () => {
     60_000,
   );
 
-  it('kill -9 of the receiver mid-way, re-run with the same code: resumes while the sender waits', async () => {
+  it('kill -9 of the receiver mid-way, twice, re-run with the same code: resumes while the sender waits', async () => {
     const { code, out, s, r } = names();
     const addr = `127.0.0.1:${tcpPort}`;
     const snd = send([big], code, s, addr);
@@ -188,12 +199,16 @@ describe('ferry send / receive through a relay process', () => {
     await mkdir(out);
     await killWhenCheckpointed(receive(code, r, out, addr), r, 64 * MiB);
     await snd.waitFor((l) => l['type'] === 'waiting');
+    // Killed again in the resumed session: both sides must still meet under
+    // the same rendezvous (the receiver took the second session's before).
+    await killWhenCheckpointed(receive(code, r, out, addr), r, 128 * MiB);
+    await snd.waitFor(() => snd.lines.filter((l) => l['type'] === 'waiting').length >= 2);
     const again = receive(code, r, out, addr);
     expect(await again.exit).toBe(0);
     expect(await snd.exit).toBe(0);
     const done = again.lines.at(-1)!;
     expect(done['type']).toBe('completed');
-    expect(done['bytes_skipped'] as number).toBeGreaterThanOrEqual(64 * MiB);
+    expect(done['bytes_skipped'] as number).toBeGreaterThanOrEqual(128 * MiB);
     expect((done['bytes_transferred'] as number) + (done['bytes_skipped'] as number)).toBe(
       256 * MiB,
     );
