@@ -62,6 +62,24 @@ describe('ferry start-up', () => {
     }
   });
 
+  it('ferry caps the heap growth factor (docs/adr/0011) before anything else runs', () => {
+    const out = join(dir, 'v8-flags.txt');
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--import',
+        './test/e2e/fixtures/record-v8-flags.mjs',
+        'src/cli.ts',
+        '--help',
+      ],
+      { cwd: root, env: { ...process.env, RECORD_V8_FLAGS: out }, encoding: 'utf8' },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toContain('--heap-growing-percent=50');
+  });
+
   it('a command loads its module when it runs', () => {
     const r = imports('id', ['id', '--config-dir', join(dir, 'cfg'), '--json']);
     expect(r.status, r.stderr).toBe(0);

@@ -16,7 +16,7 @@ import { basename, join, resolve } from 'node:path';
 import { FerryError } from '../errors.js';
 import { mapLimit } from '../map-limit.js';
 import { MAX_FILES } from '../protocol/messages.js';
-import { validateRelativePath } from './safe-path.js';
+import { flat, validateRelativePath } from './safe-path.js';
 
 /** One file to send. */
 export interface SourceFile {
@@ -59,7 +59,7 @@ export async function walkSources(
     }
     const name = basename(abs);
     if (st.isFile()) {
-      files.push({ path: name, absolute: abs, size: st.size, mtime: st.mtimeMs });
+      files.push({ path: name, absolute: flat(abs), size: st.size, mtime: st.mtimeMs });
     } else if (st.isDirectory()) {
       await walkDir(abs, name, { files, dirs, skipped });
     } else {
@@ -122,7 +122,12 @@ async function walkDir(
     const abs = join(dir, name);
     if (st.isDirectory()) await walkDir(abs, `${rel}/${name}`, out);
     else if (st.isFile())
-      out.files.push({ path: `${rel}/${name}`, absolute: abs, size: st.size, mtime: st.mtimeMs });
+      out.files.push({
+        path: flat(`${rel}/${name}`),
+        absolute: flat(abs),
+        size: st.size,
+        mtime: st.mtimeMs,
+      });
     else out.skipped.push(abs);
   }
   if (out.files.length + out.dirs.length === before) out.dirs.push(rel);

@@ -3,6 +3,7 @@
  * anything that would not survive real persistence fails here too. Used by
  * tests, the benchmark, and one-shot transfers that need no resume.
  */
+import { flat } from './safe-path.js';
 import {
   type FileCheckpoint,
   type ReceiveCheckpoint,
@@ -41,7 +42,8 @@ export class MemorySessionStore implements SessionStore {
       journal = [];
       this.#journals.set(transferId, journal);
     }
-    for (const e of entries) journal.push(JSON.stringify(e));
+    // Flat: JSON.stringify builds long strings in pieces (see flat()).
+    for (const e of entries) journal.push(flat(JSON.stringify(e)));
   }
 
   async remove(transferId: string): Promise<void> {

@@ -158,30 +158,42 @@ export function carve(sizes: readonly number[]): Uint8Array[] {
 export class LeafSet {
   /** Number of leaves (chunks) of the file. */
   readonly count: number;
-  /** All slots concatenated (`count * 32` bytes); absent slots are zero. */
-  readonly bytes: Uint8Array;
-  readonly #bitmap: Uint8Array;
+  /**
+   * The buffer holding this set (shared with others by {@link LeafSet.many})
+   * and where in it the slots and then the bitmap start. Offsets, not views:
+   * each typed-array view costs ~100 bytes of heap, and a folder of many
+   * small files holds two sets per file (sender and receiver).
+   */
+  readonly #buf: Uint8Array;
+  readonly #slots: number;
+  readonly #bitmap: number;
   #present = 0;
 
   /**
-   * An empty set of `count` slots, in `storage` if given (zeroed, exactly
-   * {@link LeafSet.storageBytes} long; see {@link LeafSet.many}).
+   * An empty set of `count` slots, in `storage` from `offset` if given (zeroed,
+   * at least {@link LeafSet.storageBytes} long from there; see
+   * {@link LeafSet.many}).
    */
-  constructor(count: number, storage?: Uint8Array) {
+  constructor(count: number, storage?: Uint8Array, offset = 0) {
     if (!Number.isSafeInteger(count) || count < 1) {
       throw new RangeError(`count must be an integer >= 1, got ${count}`);
     }
     this.count = count;
-    // One allocation for both: a folder of many small files holds two sets
-    // (sender and receiver) per file, and each buffer costs ~150 bytes of
-    // bookkeeping besides its contents.
     const size = LeafSet.storageBytes(count);
-    if (storage && storage.length !== size) {
-      throw new RangeError(`storage must be ${size} bytes, got ${storage.length}`);
+    if (
+      storage &&
+      !(Number.isSafeInteger(offset) && offset >= 0 && offset + size <= storage.length)
+    ) {
+      throw new RangeError(`storage must hold ${size} bytes from ${offset}, got ${storage.length}`);
     }
-    const all = storage ?? new Uint8Array(size);
-    this.bytes = all.subarray(0, count * HASH_BYTES);
-    this.#bitmap = all.subarray(count * HASH_BYTES);
+    this.#buf = storage ?? new Uint8Array(size);
+    this.#slots = storage ? offset : 0;
+    this.#bitmap = this.#slots + count * HASH_BYTES;
+  }
+
+  /** All slots concatenated (`count * 32` bytes; absent slots are zero), as a new view. */
+  get bytes(): Uint8Array {
+    return this.#buf.subarray(this.#slots, this.#bitmap);
   }
 
   /** Bytes a set of `count` leaves occupies (the leaves, then the bitmap). */
@@ -195,8 +207,13 @@ export class LeafSet {
    * bookkeeping) each.
    */
   static many(counts: readonly number[]): LeafSet[] {
-    const storage = carve(counts.map((c) => LeafSet.storageBytes(c)));
-    return counts.map((c, i) => new LeafSet(c, storage[i]!));
+    const all = new Uint8Array(counts.reduce((n, c) => n + LeafSet.storageBytes(c), 0));
+    let at = 0;
+    return counts.map((c) => {
+      const set = new LeafSet(c, all, at);
+      at += LeafSet.storageBytes(c);
+      return set;
+    });
   }
 
   /** How many leaves are present. */
@@ -218,31 +235,33 @@ export class LeafSet {
   /** Whether leaf `i` is present. */
   has(i: number): boolean {
     this.#check(i);
-    return (this.#bitmap[i >> 3]! & (1 << (i & 7))) !== 0;
+    return (this.#buf[this.#bitmap + (i >> 3)]! & (1 << (i & 7))) !== 0;
   }
 
   /** Store (a copy of) leaf `i`, replacing any previous value. */
   set(i: number, leaf: Uint8Array): void {
     this.#check(i);
     checkHash(leaf, 'leaf');
-    this.bytes.set(leaf, i * HASH_BYTES);
+    this.#buf.set(leaf, this.#slots + i * HASH_BYTES);
     if (!this.has(i)) {
-      this.#bitmap[i >> 3]! |= 1 << (i & 7);
+      this.#buf[this.#bitmap + (i >> 3)]! |= 1 << (i & 7);
       this.#present++;
     }
   }
 
-  /** Leaf `i` as a view into {@link bytes} (do not mutate), or undefined if absent. */
+  /** Leaf `i` as a view into the set's buffer (do not mutate), or undefined if absent. */
   get(i: number): Uint8Array | undefined {
     if (!this.has(i)) return undefined;
-    return this.bytes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES);
+    const at = this.#slots + i * HASH_BYTES;
+    return this.#buf.subarray(at, at + HASH_BYTES);
   }
 
   /** Forget leaf `i` (e.g. its chunk failed re-verification on resume). */
   clear(i: number): void {
     if (!this.has(i)) return;
-    this.#bitmap[i >> 3]! &= ~(1 << (i & 7));
-    this.bytes.fill(0, i * HASH_BYTES, (i + 1) * HASH_BYTES);
+    this.#buf[this.#bitmap + (i >> 3)]! &= ~(1 << (i & 7));
+    const at = this.#slots + i * HASH_BYTES;
+    this.#buf.fill(0, at, at + HASH_BYTES);
     this.#present--;
   }
 
@@ -268,16 +287,22 @@ export class LeafSet {
     return merkleRoot(hasher, this.bytes, this.count);
   }
 
+  /** The bitmap (bit `i % 8` of byte `i >> 3` set when leaf `i` is present), as a new view. */
+  #bits(): Uint8Array {
+    return this.#buf.subarray(this.#bitmap, this.#bitmap + Math.ceil(this.count / 8));
+  }
+
   /** Plain object for a checkpoint. */
   toJSON(): LeafSetJSON {
     const leaves = new Uint8Array(this.#present * HASH_BYTES);
     let at = 0;
     for (let i = 0; i < this.count; i++) {
-      if (!this.has(i)) continue;
-      leaves.set(this.bytes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES), at);
+      const leaf = this.get(i);
+      if (!leaf) continue;
+      leaves.set(leaf, at);
       at += HASH_BYTES;
     }
-    return { count: this.count, present: toBase64(this.#bitmap), leaves: toBase64(leaves) };
+    return { count: this.count, present: toBase64(this.#bits()), leaves: toBase64(leaves) };
   }
 
   /** Rebuild from {@link toJSON}'s output; throws TypeError on any inconsistency. */
@@ -298,23 +323,22 @@ export class LeafSet {
     const set = new LeafSet(o.count);
     const bitmap = fromBase64(o.present, 'json.present');
     const leaves = fromBase64(o.leaves, 'json.leaves');
-    if (bitmap.length !== set.#bitmap.length) {
-      throw new TypeError(
-        `json.present must hold ${set.#bitmap.length} bytes, got ${bitmap.length}`,
-      );
+    const bits = set.#bits();
+    if (bitmap.length !== bits.length) {
+      throw new TypeError(`json.present must hold ${bits.length} bytes, got ${bitmap.length}`);
     }
-    const spare = set.#bitmap.length * 8 - set.count;
+    const spare = bits.length * 8 - set.count;
     if (spare > 0 && bitmap[bitmap.length - 1]! >> (8 - spare) !== 0) {
       throw new TypeError('json.present has bits set beyond count');
     }
-    set.#bitmap.set(bitmap);
+    bits.set(bitmap);
     let at = 0;
     for (let i = 0; i < set.count; i++) {
       if (!set.has(i)) continue;
       if (at + HASH_BYTES > leaves.length) {
         throw new TypeError('json.leaves is shorter than the present bitmap says');
       }
-      set.bytes.set(leaves.subarray(at, at + HASH_BYTES), i * HASH_BYTES);
+      set.#buf.set(leaves.subarray(at, at + HASH_BYTES), set.#slots + i * HASH_BYTES);
       at += HASH_BYTES;
       set.#present++;
     }

@@ -106,7 +106,6 @@ export interface ReceiveOptions extends PeerAuth {
 interface RecvFile {
   readonly index: number;
   readonly path: string;
-  readonly segments: string[];
   readonly size: number;
   readonly count: number;
   leaves: LeafSet;
@@ -320,7 +319,7 @@ export class ReceiveTransfer extends Transfer {
     const leafSets = LeafSet.many(counts);
     const reopened = await mapLimit(order, REOPEN_AHEAD, (i, k) => {
       const f = offer.files[i]!;
-      return this.#reopen(i, f.path, segments[i]!, f.size, leafSets[k]!, priorOf(i));
+      return this.#reopen(i, f.path, f.size, leafSets[k]!, priorOf(i));
     });
     for (const rf of reopened) {
       this.#files[rf.index] = rf;
@@ -341,7 +340,7 @@ export class ReceiveTransfer extends Transfer {
     // Many at a time: one after another, 30 000 files took seconds here.
     const toPlace = this.#files.filter((rf): rf is RecvFile => rf !== null && !rf.savedAs);
     await mapLimit(toPlace, RESOLVE_AHEAD, async (rf) => {
-      rf.target = await resolveTarget(this.#targetDir, rf.segments, this.#made);
+      rf.target = await resolveTarget(this.#targetDir, segments[rf.index]!, this.#made);
     });
 
     this.total = 0;
@@ -402,7 +401,6 @@ export class ReceiveTransfer extends Transfer {
   async #reopen(
     index: number,
     path: string,
-    segments: string[],
     size: number,
     leaves: LeafSet,
     prior: FileCheckpoint | undefined,
@@ -411,7 +409,6 @@ export class ReceiveTransfer extends Transfer {
     const rf: RecvFile = {
       index,
       path,
-      segments,
       size,
       count,
       leaves,
