@@ -8,7 +8,7 @@
  * themselves live in `sessions.json` (SessionRegistry); the leaves stay
  * here, not duplicated.
  */
-import { mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type FileCheckpoint,
@@ -17,9 +17,20 @@ import {
   withJournal,
 } from '../engine/transfer/types.js';
 
+/** How long a journal stays open after its last append. */
+const JOURNAL_IDLE_MS = 1000;
+
+interface OpenJournal {
+  readonly handle: Promise<FileHandle>;
+  /** Appends in progress: the file is not closed under them. */
+  busy: number;
+  idle: ReturnType<typeof setTimeout> | null;
+}
+
 /** File-backed SessionStore. */
 export class CheckpointFileStore implements SessionStore {
   readonly #dir: string;
+  readonly #journals = new Map<string, OpenJournal>();
 
   constructor(configDir: string) {
     this.#dir = join(configDir, 'sessions');
@@ -79,16 +90,51 @@ export class CheckpointFileStore implements SessionStore {
     opts: { readonly sync?: boolean } = {},
   ): Promise<void> {
     if (entries.length === 0) return;
-    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
-    const fh = await open(this.#journalPath(transferId), 'a', 0o600);
+    const j = this.#openJournal(transferId);
+    j.busy++;
+    if (j.idle) clearTimeout(j.idle);
+    j.idle = null;
     try {
+      const fh = await j.handle;
       // A line a crash cut short (no newline yet) must not swallow this entry.
       const text = entries.map((e) => JSON.stringify(e)).join('\n');
       await fh.writeFile(`\n${text}\n`);
       if (opts.sync !== false) await fh.sync();
     } finally {
-      await fh.close();
+      if (--j.busy === 0) {
+        j.idle = setTimeout(() => void this.#closeJournal(transferId), JOURNAL_IDLE_MS);
+        j.idle.unref();
+      }
     }
+  }
+
+  /**
+   * The transfer's journal, opened for appending once and kept open while
+   * appends keep coming: a folder of many small files journals each part
+   * file as it is created, in many small batches, and an open, write and
+   * close each cost a round trip to libuv's threads.
+   */
+  #openJournal(id: string): OpenJournal {
+    let j = this.#journals.get(id);
+    if (!j) {
+      const handle = (async () => {
+        await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+        return open(this.#journalPath(id), 'a', 0o600);
+      })();
+      j = { handle, busy: 0, idle: null };
+      this.#journals.set(id, j);
+      handle.catch(() => this.#journals.delete(id));
+    }
+    return j;
+  }
+
+  async #closeJournal(id: string, evenIfBusy = false): Promise<void> {
+    const j = this.#journals.get(id);
+    if (!j || (j.busy > 0 && !evenIfBusy)) return;
+    this.#journals.delete(id);
+    if (j.idle) clearTimeout(j.idle);
+    const fh = await j.handle.catch(() => null);
+    await fh?.close().catch(() => undefined);
   }
 
   async save(checkpoint: ReceiveCheckpoint): Promise<void> {
@@ -106,6 +152,7 @@ export class CheckpointFileStore implements SessionStore {
   }
 
   async remove(transferId: string): Promise<void> {
+    await this.#closeJournal(transferId, true);
     await rm(this.#path(transferId), { force: true });
     await rm(this.#journalPath(transferId), { force: true });
   }

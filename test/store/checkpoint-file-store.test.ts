@@ -2,7 +2,8 @@
  * The checkpoint files of receives and their journals of placed files, and
  * giving a receive up (partial files deleted, verified ones kept).
  */
-import { appendFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -131,4 +132,38 @@ describe('CheckpointFileStore', () => {
     expect(await store.load(id)).toBeUndefined();
     expect(await readdir(join(cfg, 'sessions'))).toEqual([]);
   });
+
+  it.skipIf(!existsSync('/proc/self/fd'))(
+    'keeps one journal open while appends come, and closes it at remove',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'ferry-cp-'));
+      dirs.push(dir);
+      const store = new CheckpointFileStore(join(dir, 'cfg'));
+      const id = '12'.repeat(16);
+      const journal = join(dir, 'cfg', 'sessions', `${id}.placed.jsonl`);
+      const openOnJournal = async () => {
+        let n = 0;
+        for (const fd of await readdir('/proc/self/fd')) {
+          const target = await readlink(join('/proc/self/fd', fd)).catch(() => '');
+          // An unlinked file still open reads as '<path> (deleted)'.
+          if (target.startsWith(journal)) n++;
+        }
+        return n;
+      };
+      const leaves = { count: 1, present: 'AA==', leaves: '' } as never;
+      for (let i = 0; i < 5; i++) {
+        await store.appendJournal(
+          id,
+          [{ index: i, path: `f${i}`, size: 1, partPath: `/x/f${i}.part`, leaves }],
+          {
+            sync: false,
+          },
+        );
+      }
+      expect(await openOnJournal()).toBe(1);
+      await store.remove(id);
+      expect(await openOnJournal()).toBe(0);
+      expect(existsSync(journal)).toBe(false);
+    },
+  );
 });

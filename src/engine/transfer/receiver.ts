@@ -41,9 +41,11 @@ import { LeafHashPool } from './hash-pool.js';
 import { ChunkHasher, carve, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
 import {
   checkFreeSpace,
+  createPartAt,
   createPartFile,
   defaultFileMode,
   ensureFolder,
+  freePartName,
   openExistingPart,
   placeWithoutOverwrite,
   resolveTarget,
@@ -125,11 +127,15 @@ interface RecvFile {
   rounds: number;
   senderLeaves: Uint8Array | null;
   senderLeavesGot: number;
+  /** The part-file name journaled for this file, once looked for (see #createPart). */
+  intent: Promise<string | null> | null;
 }
 
 /** The chunk map of a file not (yet) accepted. */
 const NO_CHUNKS = new Uint8Array(0);
 const MAX_NACKS_PER_FILE = 16;
+/** Part-file names found and journaled ahead of the files' first chunks, in one write. */
+const PART_LOOKAHEAD = 32;
 const MAX_ROOT_ROUNDS = 2;
 /**
  * Verified files being placed at once. Each holds one open descriptor until
@@ -177,9 +183,6 @@ export class ReceiveTransfer extends Transfer {
   #unplaced = 0;
   /** Entries for the store's journal (files placed, or no longer placed) since the last save. */
   #unjournaled: FileCheckpoint[] = [];
-  /** Part files to journal once the write in progress ends (see #recordPart). */
-  #partBatch: FileCheckpoint[] | null = null;
-  #partWrite: Promise<void> = Promise.resolve();
   /** Verified files being placed (fsync, link) while the loop reads on. */
   readonly #placing = new Set<Promise<void>>();
   /** The main loop; `settled` waits for it so no step touches the disk afterwards. */
@@ -423,6 +426,7 @@ export class ReceiveTransfer extends Transfer {
       rounds: 0,
       senderLeaves: null,
       senderLeavesGot: 0,
+      intent: null,
     };
     if (!prior) return rf;
     const source = prior.savedAs ?? prior.partPath;
@@ -468,7 +472,7 @@ export class ReceiveTransfer extends Transfer {
     if (rf.handle) return Promise.resolve(rf.handle);
     rf.opening ??= (async () => {
       if (rf.partPath) return openExistingPart(rf.partPath);
-      const created = await createPartFile(rf.target, (name) => this.#recordPart(rf, name));
+      const created = await this.#createPart(rf);
       rf.partPath = created.path;
       this.#scheduleSave();
       return created.handle;
@@ -487,29 +491,54 @@ export class ReceiveTransfer extends Transfer {
   }
 
   /**
-   * Journal the part file `rf` is about to get, before it exists: a crash
+   * Create `rf`'s part file under a name the journal holds first: a crash
    * before the next save then leaves a part the resume takes up again (or
    * `ferry cancel` deletes), not an orphan nobody recorded (a kill -9 of a
-   * 20 000-file receive left 3–5). Not fsynced: a process crash is what
-   * this covers. Entries that come while a write runs go in the next one.
-   * Best effort, like saves: a store that cannot write stops no transfer.
+   * 20 000-file receive left 3–5). Names are found and journaled
+   * PART_LOOKAHEAD files ahead in one write, so a folder of small files does
+   * not wait on the journal file by file; a name taken since, or a file
+   * outside the look-ahead, is journaled on its own just before creation.
    */
-  #recordPart(rf: RecvFile, partPath: string): Promise<void> {
-    const entry = { ...this.#entry(rf), partPath };
-    if (this.#partBatch) {
-      this.#partBatch.push(entry);
-      return this.#partWrite;
+  async #createPart(rf: RecvFile): Promise<{ path: string; handle: FileHandle }> {
+    if (!rf.intent) this.#journalAhead(rf.index);
+    const name = await rf.intent;
+    const handle = name ? await createPartAt(name) : null;
+    if (name && handle) return { path: name, handle };
+    return createPartFile(rf.target, (candidate) =>
+      this.#journalParts([{ ...this.#entry(rf), partPath: candidate }]),
+    );
+  }
+
+  /**
+   * Find and journal part-file names for the next PART_LOOKAHEAD files from
+   * `from` that have none yet. Not fsynced: a process crash is what this
+   * covers. Best effort, like saves: a store that cannot write stops no
+   * transfer (those files are journaled one by one instead).
+   */
+  #journalAhead(from: number): void {
+    const batch: RecvFile[] = [];
+    for (let i = from; i < this.#files.length && batch.length < PART_LOOKAHEAD; i++) {
+      const f = this.#files[i];
+      if (f && !f.intent && !f.partPath && !f.savedAs) batch.push(f);
     }
-    const batch = [entry];
-    this.#partBatch = batch;
-    const id = this.transferIdHex!;
-    this.#partWrite = this.#partWrite
-      .then(() => {
-        this.#partBatch = null;
-        return this.#opts.store.appendJournal(id, batch, { sync: false });
-      })
-      .catch(() => undefined);
-    return this.#partWrite;
+    const names = (async () => {
+      const found = await mapLimit(batch, PART_LOOKAHEAD, (f) =>
+        freePartName(f.target).catch(() => null),
+      );
+      const entries: FileCheckpoint[] = [];
+      batch.forEach((f, k) => {
+        if (found[k]) entries.push({ ...this.#entry(f), partPath: found[k] });
+      });
+      await this.#journalParts(entries);
+      return found;
+    })().catch(() => batch.map(() => null));
+    batch.forEach((f, k) => {
+      f.intent = names.then((found) => found[k] ?? null);
+    });
+  }
+
+  #journalParts(entries: FileCheckpoint[]): Promise<void> {
+    return this.#opts.store.appendJournal(this.transferIdHex!, entries, { sync: false });
   }
 
   #inside(p: string): boolean {

@@ -237,23 +237,49 @@ export async function createPartFile(
   finalPath: string,
   record?: (candidate: string) => Promise<void>,
 ): Promise<{ path: string; handle: FileHandle }> {
-  const dir = path.dirname(finalPath);
-  const base = path.basename(finalPath);
   for (let n = 0; n < MAX_NAME_ATTEMPTS; n++) {
-    const suffix = n === 0 ? '.part' : ` (${n}).part`;
-    const candidate = path.join(dir, fitName(base, suffix) + suffix);
+    const candidate = partName(finalPath, n);
     if (record) {
       if ((await lstatOrUndefined(candidate)) !== undefined) continue;
       await record(candidate);
     }
-    try {
-      const handle = await fs.open(candidate, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW, 0o600);
-      return { path: flat(candidate), handle };
-    } catch (err) {
-      if (errnoOf(err) !== 'EEXIST') throw toFerryError(err);
-    }
+    const handle = await createPartAt(candidate);
+    if (handle) return { path: candidate, handle };
   }
   throw new FerryError(ErrorCode.Io, `no free part-file name for ${finalPath}`);
+}
+
+/** Part-file name `n` of `finalPath`: `<name>.part`, then `<name> (n).part`. */
+function partName(finalPath: string, n: number): string {
+  const suffix = n === 0 ? '.part' : ` (${n}).part`;
+  return flat(
+    path.join(path.dirname(finalPath), fitName(path.basename(finalPath), suffix) + suffix),
+  );
+}
+
+/**
+ * The first of `finalPath`'s part-file names (see createPartFile) with
+ * nothing there now, or null if none is free.
+ */
+export async function freePartName(finalPath: string): Promise<string | null> {
+  for (let n = 0; n < MAX_NAME_ATTEMPTS; n++) {
+    const candidate = partName(finalPath, n);
+    if ((await lstatOrUndefined(candidate)) === undefined) return candidate;
+  }
+  return null;
+}
+
+/**
+ * Create the empty part file `candidate` as createPartFile does (exclusive,
+ * no links followed, mode 0600); null if the name is taken.
+ */
+export async function createPartAt(candidate: string): Promise<FileHandle | null> {
+  try {
+    return await fs.open(candidate, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW, 0o600);
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST') return null;
+    throw toFerryError(err);
+  }
 }
 
 /**
