@@ -12,6 +12,7 @@ import { ConnectionError } from '../engine/errors.js';
 import type { ByteStream, Link } from '../engine/transport/link.js';
 import { dialQuic, listenQuic } from '../engine/transport/quic-link.js';
 import { dialTcp, listenTcp } from '../engine/transport/tcp-link.js';
+import { RelayErrorCode, RelayRejectedError } from '../relay/protocol.js';
 import { delay, requirePath } from './common.js';
 import { dialDevice } from './lan.js';
 import { connectViaRelay, formatEndpoint, type RelayEndpoint } from './relay-client.js';
@@ -125,6 +126,26 @@ export async function serveLink(
   }
 }
 
+/**
+ * Join a room on `ep` and wait there until the peer comes or `signal`
+ * aborts. The relay closes a room nobody else joined within its lifetime
+ * (10 minutes by default; EXPIRED), but a side that says it waits until
+ * Ctrl+C must not give up then: it joins again.
+ */
+async function joinRelay(
+  ep: RelayEndpoint,
+  opts: Parameters<typeof connectViaRelay>[1],
+): Promise<Link> {
+  for (;;) {
+    try {
+      return await connectViaRelay(ep, opts);
+    } catch (err) {
+      const expired = err instanceof RelayRejectedError && err.relayCode === RelayErrorCode.Expired;
+      if (!expired || opts.signal?.aborted) throw err;
+    }
+  }
+}
+
 /** Head start the direct path gets before relays are tried. */
 export const DIRECT_HEAD_START_MS = 250;
 
@@ -172,7 +193,7 @@ export async function dialPeer(opts: PathOptions): Promise<Connected> {
   for (const ep of opts.relays) {
     attempts.push(
       delay(headStart, signal).then(() =>
-        connectViaRelay(ep, {
+        joinRelay(ep, {
           identity: opts.identity,
           room: opts.room,
           role: 'receiver',
@@ -237,7 +258,7 @@ export async function awaitPeer(opts: PathOptions): Promise<Connected> {
       });
     }
     for (const ep of opts.relays) {
-      connectViaRelay(ep, {
+      joinRelay(ep, {
         identity: opts.identity,
         room: opts.room,
         role: 'sender',
