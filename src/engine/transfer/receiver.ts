@@ -474,6 +474,7 @@ export class ReceiveTransfer extends Transfer {
       if (rf.partPath) return openExistingPart(rf.partPath);
       const created = await this.#createPart(rf);
       rf.partPath = created.path;
+      rf.intent = null; // the part path says it from here on
       this.#scheduleSave();
       return created.handle;
     })().then(
@@ -505,7 +506,7 @@ export class ReceiveTransfer extends Transfer {
     const handle = name ? await createPartAt(name) : null;
     if (name && handle) return { path: name, handle };
     return createPartFile(rf.target, (candidate) =>
-      this.#journalParts([{ ...this.#entry(rf), partPath: candidate }]),
+      this.#journalParts([{ ...this.#entry(rf), partPath: candidate }]).catch(() => undefined),
     );
   }
 

@@ -170,6 +170,35 @@ describe('receiver checkpoints', () => {
     expect(store.ids).toEqual([]);
   });
 
+  it('a journal that cannot be written does not stop the transfer', async () => {
+    const src = await tempDir();
+    const dst = await tempDir();
+    dirs.push(src, dst);
+    for (let i = 0; i < 40; i++) await makeFile(src, `tree/f${i}.txt`, 100 + i);
+    /** Part files are journaled with sync: false; those writes fail (a full config disk, say). */
+    class NoPartJournal extends MemorySessionStore {
+      failed = 0;
+      override async appendJournal(
+        id: string,
+        entries: readonly FileCheckpoint[],
+        opts?: { readonly sync?: boolean },
+      ): Promise<void> {
+        if (opts?.sync === false) {
+          this.failed++;
+          throw new Error('ENOSPC: no space left on device');
+        }
+        await super.appendJournal(id, entries, opts);
+      }
+    }
+    const store = new NoPartJournal();
+    const pair = startPair({ paths: [join(src, 'tree')], targetDir: dst, store });
+    const [, r] = await Promise.all([pair.sender.done, pair.receiver.done]);
+    await settle(pair);
+    expect(r.files).toHaveLength(40);
+    expect(store.failed).toBeGreaterThan(1); // the batch, then each file on its own
+    expect((await listFiles(dst)).filter((f) => f.endsWith('.part'))).toEqual([]);
+  });
+
   it('a crash before the next save leaves no part file nobody knows: the resume takes it up', async () => {
     const src = await tempDir();
     const dst = await tempDir();
