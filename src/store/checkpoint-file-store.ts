@@ -8,7 +8,16 @@
  * themselves live in `sessions.json` (SessionRegistry); the leaves stay
  * here, not duplicated.
  */
-import { type FileHandle, mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises';
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  unlink,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type FileCheckpoint,
@@ -155,6 +164,14 @@ export class CheckpointFileStore implements SessionStore {
     await this.#closeJournal(transferId, true);
     await rm(this.#path(transferId), { force: true });
     await rm(this.#journalPath(transferId), { force: true });
+    // A save cut short by a crash leaves its temp file (`<id>.json.<pid>.tmp`).
+    const tmp = `${transferId}.json.`;
+    const names = await readdir(this.#dir).catch(() => [] as string[]);
+    for (const name of names) {
+      if (name.startsWith(tmp) && name.endsWith('.tmp')) {
+        await rm(join(this.#dir, name), { force: true });
+      }
+    }
   }
 
   /**

@@ -127,10 +127,12 @@ describe('CheckpointFileStore', () => {
       [3, join(out, 'f3')],
       [5, join(out, 'f5.part')],
     ]);
-    // remove forgets both.
+    // remove forgets both, and the temp file of a save a crash cut short.
+    await writeFile(join(cfg, 'sessions', `${id}.json.4242.tmp`), '{"kind":"rec');
+    await writeFile(join(cfg, 'sessions', `${'aa'.repeat(16)}.json.4242.tmp`), 'not ours');
     await store.remove(id);
     expect(await store.load(id)).toBeUndefined();
-    expect(await readdir(join(cfg, 'sessions'))).toEqual([]);
+    expect(await readdir(join(cfg, 'sessions'))).toEqual([`${'aa'.repeat(16)}.json.4242.tmp`]);
   });
 
   it.skipIf(!existsSync('/proc/self/fd'))(
