@@ -18,6 +18,7 @@
  * verified file (fsync, link, unlink) runs beside the loop, up to
  * MAX_PLACING at once, so many small files do not wait on each other's fsync.
  */
+import { setMaxListeners } from 'node:events';
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open, unlink } from 'node:fs/promises';
@@ -195,6 +196,10 @@ export class ReceiveTransfer extends Transfer {
     this.#opts = opts;
     this.#targetDir = resolve(opts.targetDir);
     this.#budget = opts.memoryBudget ?? 16 * 1024 * 1024;
+    // Each received frame waiting on a throttle listens for the end (up to
+    // the memory budget's worth of frames): not a leak, and Node's warning
+    // past 10 listeners went to stderr, under the TUI's screen.
+    setMaxListeners(0, this.#ended.signal);
     keepFileSizeErrorsCatchable();
     this.#running = this.#run().catch((err) => this.fail(err));
   }

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Throttle } from '../../../src/engine/queue/bandwidth.js';
+import { TokenBucket } from '../../../src/engine/queue/bandwidth.js';
 import {
   cleanup,
   makeFile,
@@ -128,6 +129,28 @@ describe.each(SIDES)('a throttle on the $side', ({ key }) => {
     await within(Promise.all([pair.sender.done, pair.receiver.done]), 'transfer');
     await settle(pair);
     expect(await sha(join(dst, 'data.bin'))).toBe(await sha(file));
+  });
+
+  it('many takes pending at once print no listener warning (stderr is under the TUI)', async () => {
+    const src = await dir();
+    const dst = await dir();
+    const file = await makeFile(src, 'data.bin', 6_000_000);
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      // A burst lets the window grow past 10 chunks, then the rate holds
+      // them: each waiting take listens for the transfer's end.
+      const bucket = new TokenBucket({ rateBps: 8_000_000, burstBytes: 3_000_000 });
+      const pair = startPair({ paths: [file], targetDir: dst, ...throttled(key, bucket) });
+      await within(Promise.all([pair.sender.done, pair.receiver.done]), 'transfer');
+      await settle(pair);
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on a later tick
+      expect(await sha(join(dst, 'data.bin'))).toBe(await sha(file));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w === 'MaxListenersExceededWarning')).toEqual([]);
   });
 
   it('holds all progress while a take is pending; the transfer completes after release', async () => {
