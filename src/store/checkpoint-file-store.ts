@@ -3,10 +3,9 @@
  * has): one JSON file per transfer under `<config dir>/sessions/`, written
  * atomically (temp file, fsync, rename), and beside it its journal
  * (`<id>.placed.jsonl`, one entry per line, appended; fsynced for placed
- * files). The
- * engine already debounces saves (about once a second). The session records
- * themselves live in `sessions.json` (SessionRegistry); the leaves stay
- * here, not duplicated.
+ * files). The engine already debounces saves (about once a second). The
+ * session records themselves live in `sessions.json` (SessionRegistry); the
+ * leaves stay here, not duplicated.
  */
 import {
   type FileHandle,
@@ -18,7 +17,7 @@ import {
   rm,
   unlink,
 } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import {
   type FileCheckpoint,
   type ReceiveCheckpoint,
@@ -149,7 +148,7 @@ export class CheckpointFileStore implements SessionStore {
   async save(checkpoint: ReceiveCheckpoint): Promise<void> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     const path = this.#path(checkpoint.transferId);
-    const tmp = `${path}.${process.pid}.tmp`;
+    const tmp = `${path}.${process.pid}.tmp`; // see #removeTemps
     const fh = await open(tmp, 'w', 0o600);
     try {
       await fh.writeFile(JSON.stringify(checkpoint));
@@ -164,11 +163,15 @@ export class CheckpointFileStore implements SessionStore {
     await this.#closeJournal(transferId, true);
     await rm(this.#path(transferId), { force: true });
     await rm(this.#journalPath(transferId), { force: true });
-    // A save cut short by a crash leaves its temp file (`<id>.json.<pid>.tmp`).
-    const tmp = `${transferId}.json.`;
+    await this.#removeTemps(transferId);
+  }
+
+  /** Temp files of saves a crash cut short (`<id>.json.<pid>.tmp`, see save). */
+  async #removeTemps(id: string): Promise<void> {
+    const prefix = `${basename(this.#path(id))}.`;
     const names = await readdir(this.#dir).catch(() => [] as string[]);
     for (const name of names) {
-      if (name.startsWith(tmp) && name.endsWith('.tmp')) {
+      if (name.startsWith(prefix) && name.endsWith('.tmp')) {
         await rm(join(this.#dir, name), { force: true });
       }
     }

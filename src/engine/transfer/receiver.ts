@@ -511,7 +511,7 @@ export class ReceiveTransfer extends Transfer {
     const handle = name ? await createPartAt(name) : null;
     if (name && handle) return { path: name, handle };
     return createPartFile(rf.target, (candidate) =>
-      this.#journalParts([{ ...this.#entry(rf), partPath: candidate }]).catch(() => undefined),
+      this.#journalParts([this.#partEntry(rf, candidate)]).catch(() => undefined),
     );
   }
 
@@ -533,7 +533,7 @@ export class ReceiveTransfer extends Transfer {
       );
       const entries: FileCheckpoint[] = [];
       batch.forEach((f, k) => {
-        if (found[k]) entries.push({ ...this.#entry(f), partPath: found[k] });
+        if (found[k]) entries.push(this.#partEntry(f, found[k]));
       });
       await this.#journalParts(entries);
       return found;
@@ -541,6 +541,11 @@ export class ReceiveTransfer extends Transfer {
     batch.forEach((f, k) => {
       f.intent = names.then((found) => found[k] ?? null);
     });
+  }
+
+  /** The journal entry for a part file `f` is about to get at `partPath`. */
+  #partEntry(f: RecvFile, partPath: string): FileCheckpoint {
+    return { ...this.#entry(f), partPath };
   }
 
   #journalParts(entries: FileCheckpoint[]): Promise<void> {
