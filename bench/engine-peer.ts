@@ -4,7 +4,10 @@
  * and disk probe): sender and receiver both run here, over the in-memory
  * link. `src` may be a folder (the many-files benchmark). Prints one JSON line.
  *
- *   node engine-peer.js <src> <outdir> workers|inline
+ *   node engine-peer.js <src> <outdir> workers|inline|buffered
+ *
+ * `inline` hashes on the JS thread instead of the hash worker; `buffered`
+ * writes through the page cache instead of direct writes (direct-write.ts).
  */
 import { generateIdentity } from '../src/engine/crypto/identity.js';
 import { LeafHashPool } from '../src/engine/transfer/hash-pool.js';
@@ -18,8 +21,8 @@ import { cpuSeconds, RssSampler } from './measure.js';
 async function main(): Promise<void> {
   limitHeapGrowth(); // as the ferry command does
   const [src, out, mode] = process.argv.slice(2);
-  if (!src || !out || (mode !== 'workers' && mode !== 'inline')) {
-    throw new Error('usage: engine-peer.js <src> <outdir> workers|inline');
+  if (!src || !out || (mode !== 'workers' && mode !== 'inline' && mode !== 'buffered')) {
+    throw new Error('usage: engine-peer.js <src> <outdir> workers|inline|buffered');
   }
   if (mode === 'inline') LeafHashPool.setShared(new LeafHashPool(0));
   const [a, b] = createMemoryStreamPair();
@@ -33,6 +36,7 @@ async function main(): Promise<void> {
     identity: generateIdentity(),
     targetDir: out,
     store: new MemorySessionStore(),
+    directWrites: mode !== 'buffered',
   });
   // Sampled, not read on every event: a snapshot lists every file, so one per
   // event made a transfer of many small files quadratic in the harness.

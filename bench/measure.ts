@@ -2,6 +2,8 @@
 import { createCipheriv, createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DirectWrites } from '../src/engine/transfer/direct-write.js';
 import { ChunkHasher } from '../src/engine/transfer/merkle.js';
 
 /** Samples RSS every 25 ms; `peakMb` is the highest seen. */
@@ -75,21 +77,31 @@ export async function blake3Ceiling(seconds = 1): Promise<number> {
 
 /**
  * CPU seconds to copy `src` to `dst` the way the engine touches the disk:
- * 1 MiB reads, 1 MiB positional writes, one fsync. Both the read and the
- * write side of a transfer pay this, so it is ferry's disk share per byte.
+ * 1 MiB reads, 1 MiB positional writes (direct where the receiver would
+ * write direct, see direct-write.ts; `buffered` forces page-cache writes),
+ * one fsync. Both the read and the write side of a transfer pay this, so it
+ * is ferry's disk share per byte.
  */
-export async function diskCopyCost(src: string, dst: string): Promise<number> {
+export async function diskCopyCost(src: string, dst: string, buffered = false): Promise<number> {
+  const chunk = 1024 * 1024;
   const cpu0 = process.cpuUsage();
+  const direct = buffered ? null : await DirectWrites.at(dirname(dst), chunk);
   const inp = await open(src, 'r');
   const out = await open(dst, 'w');
-  const buf = Buffer.allocUnsafe(1024 * 1024);
+  const buf = Buffer.allocUnsafe(chunk);
   try {
     for (let pos = 0; ; ) {
       const { bytesRead } = await inp.read(buf, 0, buf.length, pos);
       if (bytesRead === 0) break;
-      await out.write(buf, 0, bytesRead, pos);
+      const data = buf.subarray(0, bytesRead);
+      let off = direct ? await direct.write(out, data, pos) : 0;
+      while (off < bytesRead) {
+        const { bytesWritten } = await out.write(data, off, bytesRead - off, pos + off);
+        off += bytesWritten;
+      }
       pos += bytesRead;
     }
+    await direct?.close(out);
     await out.sync();
   } finally {
     await inp.close();

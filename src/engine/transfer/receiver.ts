@@ -37,6 +37,7 @@ import type { Throttle } from '../queue/bandwidth.js';
 import type { ByteStream } from '../transport/link.js';
 import type { SecureChannel } from './channel.js';
 import { decompressChunk } from './compression.js';
+import { DirectWrites } from './direct-write.js';
 import { keepFileSizeErrorsCatchable } from './file-size-signal.js';
 import { LeafHashPool } from './hash-pool.js';
 import { ChunkHasher, carve, chunkCount, chunkLength, LeafSet, merkleRoot } from './merkle.js';
@@ -104,6 +105,11 @@ export interface ReceiveOptions extends PeerAuth {
    * behind them is seen at once.
    */
   readonly throttle?: Throttle;
+  /**
+   * Write whole chunks with O_DIRECT where the target's filesystem takes
+   * them (see direct-write.ts); default true.
+   */
+  readonly directWrites?: boolean;
 }
 
 interface RecvFile {
@@ -163,6 +169,8 @@ export class ReceiveTransfer extends Transfer {
   readonly #budget: number;
   #chunkSize = 0;
   #hasher: ChunkHasher | null = null;
+  /** Direct writes of whole chunks, where the target's filesystem allows them. */
+  #direct: DirectWrites | null = null;
   #files: (RecvFile | null)[] = [];
   #pendingBytes = 0;
   #acks = new Map<number, number[]>();
@@ -253,6 +261,9 @@ export class ReceiveTransfer extends Transfer {
     // Before anyone is asked to accept: a target that cannot take files fails now.
     const unusable = await targetFolderProblem(this.#targetDir);
     if (unusable) throw new FerryError('IO', `cannot save the files: ${unusable}`);
+    if (this.#opts.directWrites !== false) {
+      this.#direct = await DirectWrites.at(this.#targetDir, this.#chunkSize);
+    }
     const checkpoint = await this.#opts.store.load(this.transferIdHex);
     const usable =
       checkpoint &&
@@ -676,15 +687,11 @@ export class ReceiveTransfer extends Transfer {
 
   async #write(rf: RecvFile, chunk: number, data: Uint8Array, leaf: Uint8Array): Promise<void> {
     const fh = rf.handle ?? (await this.#open(rf));
-    let off = 0;
+    const at = chunk * this.#chunkSize;
     try {
+      let off = this.#direct ? await this.#direct.write(fh, data, at) : 0;
       while (off < data.length) {
-        const { bytesWritten } = await fh.write(
-          data,
-          off,
-          data.length - off,
-          chunk * this.#chunkSize + off,
-        );
+        const { bytesWritten } = await fh.write(data, off, data.length - off, at + off);
         off += bytesWritten;
       }
     } catch (err) {
@@ -798,6 +805,7 @@ export class ReceiveTransfer extends Transfer {
       const fh = rf.handle ?? (await this.#open(rf));
       rf.handle = null;
       try {
+        await this.#direct?.close(fh);
         // Private (0600) while partial and unverified; once verified, the mode
         // any new file gets here (0666 less the umask), as cp or curl would.
         await fh.chmod(this.#fileMode);
@@ -1060,6 +1068,7 @@ export class ReceiveTransfer extends Transfer {
     }
     await this.#saveNow();
     for (const f of this.#files) {
+      if (f?.handle) await this.#direct?.close(f.handle);
       await f?.handle?.close().catch(() => undefined);
       if (f) f.handle = null;
     }
