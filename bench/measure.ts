@@ -3,6 +3,7 @@ import { createCipheriv, createHash, randomBytes, randomFillSync } from 'node:cr
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { ChunkSlots } from '../src/engine/transfer/chunk-slots.js';
 import { DirectWrites } from '../src/engine/transfer/direct-write.js';
 import { ChunkHasher } from '../src/engine/transfer/merkle.js';
 
@@ -88,7 +89,7 @@ export async function diskCopyCost(src: string, dst: string, buffered = false): 
   const direct = buffered ? null : await DirectWrites.at(dirname(dst), chunk);
   const inp = await open(src, 'r');
   const out = await open(dst, 'w');
-  const buf = Buffer.allocUnsafe(chunk);
+  const buf = new ChunkSlots(chunk, 1).take() ?? Buffer.allocUnsafe(chunk);
   try {
     for (let pos = 0; ; ) {
       const { bytesRead } = await inp.read(buf, 0, buf.length, pos);

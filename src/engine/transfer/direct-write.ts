@@ -11,10 +11,10 @@
  *
  * O_DIRECT wants the buffer address, the file offset and the length aligned
  * to the device's block size. JavaScript cannot place a Buffer, but a
- * WebAssembly memory starts on a page boundary, so chunks are copied into
- * slots carved from one (a memcpy, ~0.05 ms per MB). Only whole chunks of a
- * chunk size that is a multiple of ALIGN go direct; a file's short last
- * chunk, and every chunk where anything is off, is written the usual way.
+ * WebAssembly memory starts on a page boundary, so the receiver keeps whole
+ * chunks in slots carved from one (chunk-slots.ts), and only those go
+ * direct; a file's short last chunk, a chunk that did not get a slot, and
+ * every chunk where anything is off, is written the usual way.
  *
  * Used only where it is known to work and to pay: Linux, on ext2/3/4 and
  * XFS (network and FUSE filesystems may turn each direct write into a
@@ -24,18 +24,7 @@
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open, statfs } from 'node:fs/promises';
-
-/** Alignment of slots and offsets: a page, which covers 512 B and 4 KiB sectors. */
-const ALIGN = 4096;
-/** Slot memory per transfer: enough writes in flight to keep a device busy. */
-const SLOT_BYTES = 8 * 1024 * 1024;
-const MAX_SLOTS = 4;
-const WASM_PAGE = 64 * 1024;
-
-// The one WebAssembly API used here (the project's lib has no DOM types).
-declare const WebAssembly: {
-  Memory: new (size: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer };
-};
+import { isPageAligned, PAGE } from './chunk-slots.js';
 
 /** statfs f_type of the filesystems direct writes are used on. */
 const DIRECT_FILESYSTEMS = new Set([
@@ -45,17 +34,10 @@ const DIRECT_FILESYSTEMS = new Set([
 
 /** Direct writes for one receive; `null` from `at` where they do not apply. */
 export class DirectWrites {
-  readonly #chunkSize: number;
-  #slots: Buffer[] | null = null;
-  readonly #waiting: (() => void)[] = [];
   /** The direct descriptor opened beside each part file's own (null: none to be had). */
   readonly #handles = new Map<FileHandle, Promise<FileHandle | null>>();
   #off = false;
   #bytes = 0;
-
-  private constructor(chunkSize: number) {
-    this.#chunkSize = chunkSize;
-  }
 
   /**
    * Direct writes for chunks of `chunkSize` into files under `dir`, or null
@@ -64,10 +46,10 @@ export class DirectWrites {
    */
   static async at(dir: string, chunkSize: number): Promise<DirectWrites | null> {
     if (process.platform !== 'linux' || !constants.O_DIRECT) return null;
-    if (chunkSize <= 0 || chunkSize % ALIGN !== 0) return null;
+    if (chunkSize <= 0 || chunkSize % PAGE !== 0) return null;
     try {
       const { type } = await statfs(dir);
-      return DIRECT_FILESYSTEMS.has(type) ? new DirectWrites(chunkSize) : null;
+      return DIRECT_FILESYSTEMS.has(type) ? new DirectWrites() : null;
     } catch {
       return null;
     }
@@ -79,28 +61,27 @@ export class DirectWrites {
   }
 
   /**
-   * Write `data` at `position` of the file open as `fh`, directly if it is
-   * a whole aligned chunk. Returns how many bytes went (0 when the caller
-   * must write them the usual way; fewer than all after a short write).
-   * Errors other than the kernel refusing direct I/O are the write's own.
-   * As with FileHandle.write, `data` must not change until this resolves.
+   * Write `data` at `position` of the file open as `fh`, directly if `data`
+   * is a chunk slot (page-aligned, see chunk-slots.ts) of whole pages and
+   * `position` is page-aligned. Returns how many bytes went (0 when the
+   * caller must write them the usual way; fewer than all after a short
+   * write). Errors other than the kernel refusing direct I/O are the write's
+   * own. As with FileHandle.write, `data` must not change until this resolves.
    */
   async write(fh: FileHandle, data: Uint8Array, position: number): Promise<number> {
-    if (this.#off || data.length !== this.#chunkSize || position % ALIGN !== 0) return 0;
+    if (this.#off || !isPageAligned(data) || data.length % PAGE !== 0 || position % PAGE !== 0) {
+      return 0;
+    }
     const direct = await this.#directOf(fh);
-    const slot = direct && this.#ensureSlots() ? await this.#take() : null;
-    if (!direct || !slot) return 0;
+    if (!direct) return 0;
     try {
-      slot.set(data);
-      const { bytesWritten } = await direct.write(slot, 0, data.length, position);
+      const { bytesWritten } = await direct.write(data, 0, data.length, position);
       this.#bytes += bytesWritten;
       return bytesWritten;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
       this.#off = true;
       return 0;
-    } finally {
-      this.#give(slot);
     }
   }
 
@@ -129,35 +110,5 @@ export class DirectWrites {
       this.#handles.set(fh, direct);
     }
     return direct;
-  }
-
-  /** Carve the slots from a page-aligned WebAssembly memory, on first use. */
-  #ensureSlots(): boolean {
-    if (this.#slots) return true;
-    const count = Math.max(1, Math.min(MAX_SLOTS, Math.floor(SLOT_BYTES / this.#chunkSize)));
-    const pages = Math.ceil((count * this.#chunkSize) / WASM_PAGE);
-    try {
-      const { buffer } = new WebAssembly.Memory({ initial: pages, maximum: pages });
-      this.#slots = Array.from({ length: count }, (_, k) =>
-        Buffer.from(buffer, k * this.#chunkSize, this.#chunkSize),
-      );
-      return true;
-    } catch {
-      this.#off = true; // no address space for it: write the usual way
-      return false;
-    }
-  }
-
-  async #take(): Promise<Buffer> {
-    for (;;) {
-      const slot = this.#slots!.pop();
-      if (slot) return slot;
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    }
-  }
-
-  #give(slot: Buffer): void {
-    this.#slots!.push(slot);
-    this.#waiting.shift()?.();
   }
 }

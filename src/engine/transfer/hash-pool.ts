@@ -6,8 +6,10 @@
  * Measured reason (docs/adr/0003-hash-workers.md): with both sides in one
  * process, BLAKE3 took 44 % of the JS thread and capped the engine at ~0.21×
  * the single-core BLAKE3 ceiling. Each worker keeps one reused hash-wasm
- * hasher. A chunk's buffer is transferred to the worker and back when the
- * caller owns it outright (no copy); otherwise it is copied once (~0.1 ms
+ * hasher. A chunk in shared memory (a chunk slot, see chunk-slots.ts) is
+ * hashed where it lies: the worker gets the memory once, then only where the
+ * chunk is. Otherwise a chunk's buffer is transferred to the worker and back
+ * when the caller owns it outright (no copy), or else copied once (~0.1 ms
  * per MiB, a tenth of hashing it). Chunks under 16 KiB are hashed inline:
  * a round trip costs more than hashing them.
  *
@@ -46,13 +48,19 @@ function workerSource(): string {
 const { parentPort } = require('node:worker_threads');
 const { createBLAKE3 } = require(${JSON.stringify(hashWasm)});
 const LEAF_PREFIX = new Uint8Array([0]);
+// Shared memories (chunk slots) by id, each sent once; see LeafHashPool#leaf.
+const shared = new Map();
 createBLAKE3().then((h) => {
   parentPort.on('message', (m) => {
+    if (m.forget !== undefined) return void shared.delete(m.forget);
+    if (m.sab) shared.set(m.mem, new Uint8Array(m.sab));
+    const data = m.mem === undefined ? new Uint8Array(m.buf, m.off, m.len) : shared.get(m.mem).subarray(m.off, m.off + m.len);
     h.init();
     h.update(LEAF_PREFIX);
-    h.update(new Uint8Array(m.buf, m.off, m.len));
+    h.update(data);
     const leaf = h.digest('binary');
-    parentPort.postMessage({ id: m.id, leaf, buf: m.buf }, [m.buf]);
+    if (m.mem === undefined) parentPort.postMessage({ id: m.id, leaf, buf: m.buf }, [m.buf]);
+    else parentPort.postMessage({ id: m.id, leaf });
   });
   parentPort.postMessage({ ready: true });
 });`;
@@ -63,12 +71,16 @@ interface Pending {
   reject: (e: Error) => void;
   off: number;
   len: number;
+  /** The caller's own view, for a chunk hashed in shared memory (nothing comes back). */
+  data: Uint8Array | null;
 }
 
 interface PoolWorker {
   worker: Worker;
   pending: Map<number, Pending>;
   idle: NodeJS.Timeout | null;
+  /** Ids of the shared memories this worker was sent. */
+  known: Set<number>;
 }
 
 /** A small pool of BLAKE3 leaf-hashing workers. */
@@ -81,6 +93,13 @@ export class LeafHashPool {
   #ids = 0;
   #inline: ChunkHasher | null = null;
   #inlineReady: Promise<ChunkHasher> | null = null;
+  /** Ids of shared memories (chunk slots) hashed here; workers drop theirs once it is collected. */
+  readonly #sharedIds = new WeakMap<SharedArrayBuffer, number>();
+  readonly #forget = new FinalizationRegistry<number>((id) => {
+    for (const pw of this.#workers) {
+      if (pw.known.delete(id)) pw.worker.postMessage({ forget: id });
+    }
+  });
 
   /** The process-wide pool (one worker unless FERRY_HASH_WORKERS says more), created on first use. */
   static shared(): LeafHashPool {
@@ -115,9 +134,11 @@ export class LeafHashPool {
   }
 
   /**
-   * The leaf of `data`. With `owned`, the caller hands over the ArrayBuffer
-   * under `data` (nothing else may use it until this resolves) and gets the
-   * bytes back as `data`; otherwise `data` is copied once and returned as given.
+   * The leaf of `data`. In shared memory, `data` is hashed in place and
+   * returned as given (it must not change until this resolves). With
+   * `owned`, the caller hands over the ArrayBuffer under `data` (nothing else
+   * may use it until this resolves) and gets the bytes back as `data`;
+   * otherwise `data` is copied once and returned as given.
    */
   async leaf(data: Uint8Array, owned = false): Promise<{ leaf: Uint8Array; data: Uint8Array }> {
     if (data.length < INLINE_BELOW || this.#size === 0) {
@@ -127,6 +148,7 @@ export class LeafHashPool {
     }
     const pw = this.#pick();
     const id = ++this.#ids;
+    if (data.buffer instanceof SharedArrayBuffer) return this.#leafShared(pw, id, data);
     // Only hand over a buffer that holds little besides this chunk: a pooled
     // slab shared with other Buffers must never be detached.
     const handOver =
@@ -144,12 +166,49 @@ export class LeafHashPool {
     return new Promise((resolve, reject) => {
       const done = (r: { leaf: Uint8Array; data: Uint8Array }) =>
         resolve(handOver ? r : { leaf: r.leaf, data });
-      pw.pending.set(id, { resolve: done, reject, off, len: data.length });
-      if (pw.idle) clearTimeout(pw.idle);
-      pw.idle = null;
-      if (pw.pending.size === 1) pw.worker.ref();
+      pw.pending.set(id, { resolve: done, reject, off, len: data.length, data: null });
+      this.#busy(pw);
       pw.worker.postMessage({ id, buf, off, len: data.length }, [buf]);
     });
+  }
+
+  /**
+   * Hash a chunk in shared memory where it lies: the worker is sent the
+   * memory once, then only where the chunk is. Nothing is transferred, so no
+   * ArrayBuffer is made on either side (see chunk-slots.ts).
+   */
+  #leafShared(
+    pw: PoolWorker,
+    id: number,
+    data: Uint8Array,
+  ): Promise<{ leaf: Uint8Array; data: Uint8Array }> {
+    const sab = data.buffer as SharedArrayBuffer;
+    let mem = this.#sharedIds.get(sab);
+    if (mem === undefined) {
+      mem = ++this.#ids;
+      this.#sharedIds.set(sab, mem);
+      this.#forget.register(sab, mem);
+    }
+    const first = !pw.known.has(mem);
+    pw.known.add(mem);
+    return new Promise((resolve, reject) => {
+      pw.pending.set(id, { resolve, reject, off: data.byteOffset, len: data.length, data });
+      this.#busy(pw);
+      pw.worker.postMessage({
+        id,
+        mem,
+        off: data.byteOffset,
+        len: data.length,
+        ...(first ? { sab } : {}),
+      });
+    });
+  }
+
+  /** A worker with a job: keeps the process alive and does not retire. */
+  #busy(pw: PoolWorker): void {
+    if (pw.idle) clearTimeout(pw.idle);
+    pw.idle = null;
+    if (pw.pending.size === 1) pw.worker.ref();
   }
 
   #pick(): PoolWorker {
@@ -166,18 +225,18 @@ export class LeafHashPool {
 
   #spawn(): PoolWorker {
     const worker = new Worker(workerSource(), { eval: true });
-    const pw: PoolWorker = { worker, pending: new Map(), idle: null };
+    const pw: PoolWorker = { worker, pending: new Map(), idle: null, known: new Set() };
     worker.unref();
     worker.on('message', (m: { id?: number; leaf?: Uint8Array; buf?: ArrayBuffer }) => {
       if (m.id === undefined) return;
       const p = pw.pending.get(m.id);
-      if (!p || !m.leaf || !m.buf) return;
+      if (!p || !m.leaf || !(m.buf || p.data)) return;
       pw.pending.delete(m.id);
       if (pw.pending.size === 0) {
         worker.unref();
         pw.idle = setTimeout(() => this.#retire(pw), this.#idleExitMs).unref();
       }
-      p.resolve({ leaf: m.leaf, data: Buffer.from(m.buf, p.off, p.len) });
+      p.resolve({ leaf: m.leaf, data: p.data ?? Buffer.from(m.buf!, p.off, p.len) });
     });
     const die = (err: Error) => {
       if (pw.idle) clearTimeout(pw.idle);

@@ -36,6 +36,7 @@ import { DataFlag, type DataHeader, type MessageOf, toRanges } from '../protocol
 import type { Throttle } from '../queue/bandwidth.js';
 import type { ByteStream } from '../transport/link.js';
 import type { SecureChannel } from './channel.js';
+import { ChunkSlots } from './chunk-slots.js';
 import { decompressChunk } from './compression.js';
 import { DirectWrites } from './direct-write.js';
 import { keepFileSizeErrorsCatchable } from './file-size-signal.js';
@@ -149,6 +150,13 @@ const MAX_ROOT_ROUNDS = 2;
  * its fsync ends; libuv runs 4 file operations at a time by default.
  */
 const MAX_PLACING = 8;
+/**
+ * Chunk slots (see chunk-slots.ts) at most: enough for the chunks waiting on
+ * the hash worker and the disk at full speed; a chunk arriving when all are
+ * busy takes the plain path (its own buffer, written through the page cache).
+ * Each slot stays resident once used, so not one per chunk of the budget.
+ */
+const RECEIVE_SLOTS = 8;
 /** Target names checked (and folders made) at once at accept. */
 const RESOLVE_AHEAD = 32;
 /**
@@ -171,6 +179,8 @@ export class ReceiveTransfer extends Transfer {
   #hasher: ChunkHasher | null = null;
   /** Direct writes of whole chunks, where the target's filesystem allows them. */
   #direct: DirectWrites | null = null;
+  /** Where whole chunks wait to be hashed and written (see chunk-slots.ts). */
+  #slots: ChunkSlots | null = null;
   #files: (RecvFile | null)[] = [];
   #pendingBytes = 0;
   #acks = new Map<number, number[]>();
@@ -264,6 +274,10 @@ export class ReceiveTransfer extends Transfer {
     if (this.#opts.directWrites !== false) {
       this.#direct = await DirectWrites.at(this.#targetDir, this.#chunkSize);
     }
+    this.#slots = new ChunkSlots(
+      this.#chunkSize,
+      Math.max(1, Math.min(RECEIVE_SLOTS, Math.floor(this.#budget / this.#chunkSize))),
+    );
     const checkpoint = await this.#opts.store.load(this.transferIdHex);
     const usable =
       checkpoint &&
@@ -656,6 +670,24 @@ export class ReceiveTransfer extends Transfer {
   }
 
   async #verifyAndWrite(rf: RecvFile, chunk: number, data: Uint8Array, shipped: Uint8Array) {
+    // A whole chunk moves into a slot: hashed there by the worker and
+    // written from there (directly where possible), with no new buffers.
+    const slot = data.length === this.#chunkSize ? (this.#slots?.take() ?? null) : null;
+    if (!slot) return this.#verifyAndWriteFrom(rf, chunk, data, shipped);
+    slot.set(data);
+    try {
+      await this.#verifyAndWriteFrom(rf, chunk, slot, shipped);
+    } finally {
+      this.#slots!.give(slot);
+    }
+  }
+
+  async #verifyAndWriteFrom(
+    rf: RecvFile,
+    chunk: number,
+    data: Uint8Array,
+    shipped: Uint8Array,
+  ): Promise<void> {
     // The decrypted buffer is ours alone (the shipped leaf was copied out).
     const hashed = await this.#pool.leaf(data, true);
     const mine = hashed.leaf;

@@ -26,6 +26,7 @@ import {
 import type { Throttle } from '../queue/bandwidth.js';
 import type { ByteStream } from '../transport/link.js';
 import type { SecureChannel } from './channel.js';
+import { ChunkSlots } from './chunk-slots.js';
 import { CompressionPolicy } from './compression.js';
 import { LeafHashPool } from './hash-pool.js';
 import { type SourceFile, walkSources } from './manifest.js';
@@ -106,7 +107,8 @@ export class SendTransfer extends Transfer {
   readonly #handles = new Map<number, Promise<FileHandle>>();
   readonly #reads = new Map<number, Promise<{ data: Uint8Array; leaf: Uint8Array }>>();
   readonly #pool = LeafHashPool.shared();
-  readonly #spare: Buffer[] = [];
+  /** Whole chunks from read until sealed (see chunk-slots.ts); made on the first read. */
+  #slots: ChunkSlots | null = null;
   #bytesSent = 0;
   #bytesSkipped = 0;
   #wireBytes = 0;
@@ -561,7 +563,8 @@ export class SendTransfer extends Transfer {
     const f = this.#files[file]!;
     const len = chunkLength(f.source.size, this.#chunkSize, chunk);
     const fh = await this.#handleFor(file);
-    const buf = (len === this.#chunkSize && this.#spare.pop()) || Buffer.allocUnsafe(len);
+    this.#slots ??= new ChunkSlots(this.#chunkSize, READ_AHEAD + 2);
+    const buf = (len === this.#chunkSize && this.#slots.take()) || Buffer.allocUnsafe(len);
     let off = 0;
     while (off < len) {
       const { bytesRead } = await fh.read(buf, off, len - off, chunk * this.#chunkSize + off);
@@ -576,18 +579,9 @@ export class SendTransfer extends Transfer {
     return buf;
   }
 
-  /**
-   * Keep a chunk buffer for the next read once it was sealed (sealing copies
-   * it into the ciphertext). Fewer 1 MiB allocations, less GC.
-   */
+  /** Give a chunk's slot back once it was sealed (sealing copies it into the ciphertext). */
   #recycle(data: Uint8Array): void {
-    if (
-      data.length === this.#chunkSize &&
-      this.#spare.length < READ_AHEAD + 2 &&
-      Buffer.isBuffer(data)
-    ) {
-      this.#spare.push(data);
-    }
+    this.#slots?.give(data);
   }
 
   /** Close a file's handle once no read of it is queued. */

@@ -4,6 +4,7 @@ import { open, readFile, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ChunkSlots, isPageAligned } from '../../../src/engine/transfer/chunk-slots.js';
 import { DirectWrites } from '../../../src/engine/transfer/direct-write.js';
 import { cleanup, makeFile, sha, startPair, tempDir } from './harness.js';
 
@@ -34,6 +35,33 @@ if (skip) console.log(`direct-write tests skipped: ${skip}`);
 const hasFincore = cachedBytes('/proc/self/exe') !== null;
 if (!hasFincore) console.log('page-cache checks skipped: no fincore (util-linux)');
 
+describe('ChunkSlots', () => {
+  it('hands out page-aligned slots, each once, and takes back only its own', () => {
+    const slots = new ChunkSlots(100_000, 3); // not a page multiple: slots still start on pages
+    const taken = [slots.take()!, slots.take()!, slots.take()!];
+    expect(slots.take()).toBeNull();
+    for (const s of taken) {
+      expect(s.length).toBe(100_000);
+      expect(isPageAligned(s)).toBe(true);
+    }
+    expect(new Set(taken.map((s) => s.byteOffset)).size).toBe(3);
+    taken[0]!.fill(7);
+    expect(taken[1]!.every((b) => b === 0)).toBe(true); // no overlap
+    slots.give(Buffer.alloc(100_000)); // not a slot
+    slots.give(taken[1]!.subarray(0, 10)); // not the slot itself
+    expect(slots.take()).toBeNull();
+    slots.give(taken[1]!);
+    slots.give(taken[1]!); // a second give is ignored
+    expect(slots.take()).toBe(taken[1]);
+    expect(slots.take()).toBeNull();
+  });
+
+  it('says plain buffers are not page-aligned memory of its own', () => {
+    expect(isPageAligned(Buffer.alloc(8192))).toBe(false);
+    expect(isPageAligned(new Uint8Array(new SharedArrayBuffer(8192)))).toBe(false);
+  });
+});
+
 describe.skipIf(skip !== null)('DirectWrites', () => {
   let dir: string;
   beforeEach(async () => {
@@ -43,20 +71,25 @@ describe.skipIf(skip !== null)('DirectWrites', () => {
     await cleanup(dir);
   });
 
-  it('writes whole aligned chunks past the page cache, and leaves the rest to the caller', async () => {
+  it('writes chunk slots past the page cache, and leaves anything else to the caller', async () => {
     const direct = await DirectWrites.at(dir, MiB);
     expect(direct).not.toBeNull();
+    const slots = new ChunkSlots(MiB, 2);
     const path = join(dir, 'f');
     const fh = await open(path, 'w+');
     const data = randomBytes(4 * MiB + 1000);
     for (let c = 0; c < 4; c++) {
-      const chunk = data.subarray(c * MiB, (c + 1) * MiB);
-      expect(await direct!.write(fh, chunk, c * MiB)).toBe(MiB);
+      const slot = slots.take()!;
+      slot.set(data.subarray(c * MiB, (c + 1) * MiB));
+      expect(await direct!.write(fh, slot, c * MiB)).toBe(MiB);
+      slots.give(slot);
     }
-    // The short last chunk, and a chunk at a misaligned offset, are not taken.
+    // Not taken: a plain buffer, a short piece, a slot at a misaligned offset.
+    expect(await direct!.write(fh, Buffer.from(data.subarray(0, MiB)), 0)).toBe(0);
+    const slot = slots.take()!;
+    expect(await direct!.write(fh, slot.subarray(0, 1000), 4 * MiB)).toBe(0);
+    expect(await direct!.write(fh, slot, 512)).toBe(0);
     const tail = data.subarray(4 * MiB);
-    expect(await direct!.write(fh, tail, 4 * MiB)).toBe(0);
-    expect(await direct!.write(fh, data.subarray(0, MiB), 512)).toBe(0);
     await fh.write(tail, 0, tail.length, 4 * MiB);
     await direct!.close(fh);
     await fh.sync();
@@ -67,15 +100,17 @@ describe.skipIf(skip !== null)('DirectWrites', () => {
     expect(Buffer.compare(await readFile(path), data)).toBe(0);
   });
 
-  it('queues writes beyond its slots and puts every chunk in its place', async () => {
+  it('writes many slots at once, each chunk in its place', async () => {
     const direct = (await DirectWrites.at(dir, MiB))!;
+    const slots = new ChunkSlots(MiB, 12);
     const fh = await open(join(dir, 'g'), 'w+');
     const data = randomBytes(12 * MiB);
-    // Twelve at once, more than the slots it has: later ones wait for a slot.
     const wrote = await Promise.all(
-      Array.from({ length: 12 }, (_, c) =>
-        direct.write(fh, data.subarray(c * MiB, (c + 1) * MiB), c * MiB),
-      ),
+      Array.from({ length: 12 }, (_, c) => {
+        const slot = slots.take()!;
+        slot.set(data.subarray(c * MiB, (c + 1) * MiB));
+        return direct.write(fh, slot, c * MiB);
+      }),
     );
     expect(wrote).toEqual(Array(12).fill(MiB));
     await direct.close(fh);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ChunkSlots } from '../../../src/engine/transfer/chunk-slots.js';
 import { LeafHashPool } from '../../../src/engine/transfer/hash-pool.js';
 import { ChunkHasher } from '../../../src/engine/transfer/merkle.js';
 
@@ -30,6 +31,26 @@ describe('LeafHashPool', () => {
     expect(owned.length).toBe(0); // detached while the worker held it
     expect(Buffer.compare(Buffer.from(data), copy)).toBe(0);
     expect(Buffer.from(leaf).equals(Buffer.from(h.leaf(copy)))).toBe(true);
+  });
+
+  it('hashes chunk slots where they lie, on workers and inline, across slot memories', async () => {
+    const h = await ChunkHasher.create();
+    for (const pool of pools) {
+      for (const slots of [new ChunkSlots(256 * 1024, 4), new ChunkSlots(256 * 1024, 4)]) {
+        const taken = [slots.take()!, slots.take()!, slots.take()!, slots.take()!];
+        for (const s of taken) s.set(randomBytes(s.length));
+        const got = await Promise.all(taken.map((s) => pool.leaf(s, true)));
+        got.forEach(({ leaf, data }, i) => {
+          expect(data).toBe(taken[i]); // the same view: nothing detached or copied back
+          expect(taken[i]!.length).toBe(256 * 1024);
+          expect(Buffer.from(leaf).equals(Buffer.from(h.leaf(taken[i]!)))).toBe(true);
+        });
+        // The same slot again with new bytes: the worker reads them, not a copy it kept.
+        taken[2]!.fill(9);
+        const again = await pool.leaf(taken[2]!, true);
+        expect(Buffer.from(again.leaf).equals(Buffer.from(h.leaf(taken[2]!)))).toBe(true);
+      }
+    }
   });
 
   it('keeps many concurrent requests apart', async () => {
