@@ -15,11 +15,11 @@ import { MemorySessionStore } from '../src/engine/transfer/memory-store.js';
 import { startReceive } from '../src/engine/transfer/receiver.js';
 import { startSend } from '../src/engine/transfer/sender.js';
 import { createMemoryStreamPair } from '../src/engine/transport/memory-link.js';
-import { tuneHeap } from '../src/heap.js';
+import { limitHeapGrowth } from '../src/heap.js';
 import { cpuSeconds, RssSampler } from './measure.js';
 
 async function main(): Promise<void> {
-  tuneHeap(); // as the ferry command does
+  limitHeapGrowth(); // as the ferry command does
   const [src, out, mode] = process.argv.slice(2);
   if (!src || !out || (mode !== 'workers' && mode !== 'inline' && mode !== 'buffered')) {
     throw new Error('usage: engine-peer.js <src> <outdir> workers|inline|buffered');

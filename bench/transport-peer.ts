@@ -19,7 +19,7 @@ import type { TransferSummary } from '../src/engine/transfer/types.js';
 import type { ByteStream, Link } from '../src/engine/transport/link.js';
 import { dialQuic, listenQuic } from '../src/engine/transport/quic-link.js';
 import { dialTcp, listenTcp } from '../src/engine/transport/tcp-link.js';
-import { tuneHeap } from '../src/heap.js';
+import { limitHeapGrowth } from '../src/heap.js';
 import { cpuSeconds, RssSampler } from './measure.js';
 
 const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -62,7 +62,7 @@ function send(stream: ByteStream, file: string, password?: Uint8Array, context?:
 }
 
 async function main(): Promise<void> {
-  tuneHeap(); // as the ferry command does
+  limitHeapGrowth(); // as the ferry command does
   const [mode, a, b, c] = process.argv.slice(2);
   const identity = generateIdentity();
   if (mode === 'send-quic' || mode === 'send-tcp') {

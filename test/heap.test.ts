@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ATOMIC_BELOW, INCREMENTAL_ABOVE, wantIncrementalMarking } from '../src/heap.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
@@ -29,45 +28,6 @@ describe('limitHeapGrowth', () => {
     // Measured here: 129–142 MB against 190 MB.
     expect(limited).toBeLessThan(unlimited * 0.85);
   }, 60_000);
-});
-
-function majorCollections(mode: 'tuned' | 'default', dir: string) {
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', 'test/fixtures/marking.ts', mode, join(dir, mode)],
-    { cwd: root, encoding: 'utf8' },
-  );
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { major: number; incremental: boolean };
-}
-
-describe('markSmallHeapsAtOnce', () => {
-  it('spares a small heap the full collections incremental marking keeps starting', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ferry-marking-'));
-    try {
-      await mkdir(join(dir, 'tuned'));
-      await mkdir(join(dir, 'default'));
-      const tuned = majorCollections('tuned', dir);
-      const untuned = majorCollections('default', dir);
-      // Measured here for 96 MiB: 0–1 against ~10 (1 GiB: 2–4 against ~100).
-      expect(tuned.incremental).toBe(false);
-      expect(untuned.major).toBeGreaterThanOrEqual(4);
-      expect(tuned.major).toBeLessThan(untuned.major / 2);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
-
-  it('turns incremental marking off below 48 MB used and on again above 64 MB', () => {
-    expect(wantIncrementalMarking(20 * 2 ** 20, true)).toBe(false);
-    expect(wantIncrementalMarking(ATOMIC_BELOW - 1, true)).toBe(false);
-    expect(wantIncrementalMarking(ATOMIC_BELOW, true)).toBe(true);
-    // Between the two: stays as it is, so a heap near one line does not flip it back and forth.
-    expect(wantIncrementalMarking(56 * 2 ** 20, false)).toBe(false);
-    expect(wantIncrementalMarking(56 * 2 ** 20, true)).toBe(true);
-    expect(wantIncrementalMarking(INCREMENTAL_ABOVE + 1, false)).toBe(true);
-    expect(wantIncrementalMarking(500 * 2 ** 20, true)).toBe(true);
-  });
 });
 
 describe('per-file state', () => {
