@@ -3,9 +3,10 @@
  *
  * Each chunk used to live in fresh 1 MiB ArrayBuffers: read or decrypted
  * into one, transferred to the hash worker and back (a new ArrayBuffer object
- * on each side every time). V8 counts every new ArrayBuffer's bytes as
- * external memory and runs a full collection every few tens of MiB of them:
- * ~100 mark-compacts in a 1 GiB engine run, 10–12 % of its CPU.
+ * on each side every time). Slots keep those buffers and round trips out of
+ * the garbage collector's way and give direct writes aligned memory without
+ * a second copy. (They did not change how often V8 runs full collections on
+ * ferry's small heap: docs/adr/0012 has why, and what did.)
  *
  * Slots are carved from one shared WebAssembly memory per transfer: its
  * buffer is a SharedArrayBuffer (the hash worker hashes a slot in place, told
