@@ -15,11 +15,11 @@ import { MemorySessionStore } from '../src/engine/transfer/memory-store.js';
 import { startReceive } from '../src/engine/transfer/receiver.js';
 import { startSend } from '../src/engine/transfer/sender.js';
 import { createMemoryStreamPair } from '../src/engine/transport/memory-link.js';
-import { limitHeapGrowth } from '../src/heap.js';
+import { churnSweeper, tuneHeap } from '../src/heap.js';
 import { cpuSeconds, RssSampler } from './measure.js';
 
 async function main(): Promise<void> {
-  limitHeapGrowth(); // as the ferry command does
+  tuneHeap(); // as the ferry command does
   const [src, out, mode] = process.argv.slice(2);
   if (!src || !out || (mode !== 'workers' && mode !== 'inline' && mode !== 'buffered')) {
     throw new Error('usage: engine-peer.js <src> <outdir> workers|inline|buffered');
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const peak = rss.stop();
   if (s.files[0]?.merkleRoot !== r.files[0]?.merkleRoot) throw new Error('roots differ');
   process.stdout.write(
-    `${JSON.stringify({ seconds, cpu, elu, peak, maxWindow, files: r.files.length, saved: r.files[0]?.savedAs ?? '' })}\n`,
+    `${JSON.stringify({ seconds, cpu, elu, peak, maxWindow, files: r.files.length, saved: r.files[0]?.savedAs ?? '', sweeps: { minor: churnSweeper()?.minor, full: churnSweeper()?.full } })}\n`,
   );
   process.exit(0);
 }

@@ -1,8 +1,10 @@
 /** Measurement helpers shared by the benchmarks. */
+
 import { createCipheriv, createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { ChunkSlots } from '../src/engine/transfer/chunk-slots.js';
 import { DirectWrites } from '../src/engine/transfer/direct-write.js';
 import { ChunkHasher } from '../src/engine/transfer/merkle.js';
@@ -10,8 +12,10 @@ import { ChunkHasher } from '../src/engine/transfer/merkle.js';
 /** Samples RSS every 25 ms; `peakMb` is the highest seen. */
 export class RssSampler {
   #peak = process.memoryUsage.rss();
+  #peakExternal = 0;
   readonly #timer = setInterval(() => {
     this.#peak = Math.max(this.#peak, process.memoryUsage.rss());
+    this.#peakExternal = Math.max(this.#peakExternal, getHeapStatistics().external_memory);
   }, 25);
 
   /** Stop sampling and return the peak in MB. */
@@ -19,6 +23,11 @@ export class RssSampler {
     clearInterval(this.#timer);
     this.#peak = Math.max(this.#peak, process.memoryUsage.rss());
     return this.#peak / 1e6;
+  }
+
+  /** The most memory V8 held outside its heap (buffers) while sampling, in MB. */
+  get peakExternal(): number {
+    return this.#peakExternal / 1e6;
   }
 }
 

@@ -19,7 +19,7 @@ import type { TransferSummary } from '../src/engine/transfer/types.js';
 import type { ByteStream, Link } from '../src/engine/transport/link.js';
 import { dialQuic, listenQuic } from '../src/engine/transport/quic-link.js';
 import { dialTcp, listenTcp } from '../src/engine/transport/tcp-link.js';
-import { limitHeapGrowth } from '../src/heap.js';
+import { churnSweeper, tuneHeap } from '../src/heap.js';
 import { cpuSeconds, RssSampler } from './measure.js';
 
 const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -35,6 +35,8 @@ async function measured(run: () => Promise<TransferSummary>): Promise<void> {
     seconds: (performance.now() - t0) / 1000,
     cpu_seconds: cpuSeconds(cpu0),
     peak_rss_mb: rss.stop(),
+    peak_external_mb: rss.peakExternal,
+    sweeps: churnSweeper() && { minor: churnSweeper()!.minor, full: churnSweeper()!.full },
     root: s.files[0]?.merkleRoot,
   });
 }
@@ -62,7 +64,7 @@ function send(stream: ByteStream, file: string, password?: Uint8Array, context?:
 }
 
 async function main(): Promise<void> {
-  limitHeapGrowth(); // as the ferry command does
+  tuneHeap(); // as the ferry command does
   const [mode, a, b, c] = process.argv.slice(2);
   const identity = generateIdentity();
   if (mode === 'send-quic' || mode === 'send-tcp') {

@@ -33,6 +33,10 @@ interface Side {
   mbps: number;
   cpu_seconds: number;
   peak_rss_mb: number;
+  /** Buffers V8 held outside its heap, at most (sampled every 25 ms). */
+  peak_external_mb: number;
+  /** Collections the churn sweeper made (src/heap.ts). */
+  sweeps?: { minor: number; full: number };
 }
 
 /** A raw run: both ends in this process, so `cpu_seconds` covers both. */
@@ -155,6 +159,8 @@ async function pairResult(
     mbps: size / (d['seconds'] as number) / 1e6,
     cpu_seconds: d['cpu_seconds'] as number,
     peak_rss_mb: d['peak_rss_mb'] as number,
+    peak_external_mb: d['peak_external_mb'] as number,
+    ...(d['sweeps'] ? { sweeps: d['sweeps'] as Side['sweeps'] } : {}),
   });
   return { sender: side(s), receiver: side(r) };
 }
@@ -193,7 +199,9 @@ export async function transportBench({ size, log }: BenchArgs): Promise<Record<s
 
     const side = (r: { sender: Side; receiver: Side }) =>
       `cpu s/r ${r.sender.cpu_seconds.toFixed(1)}/${r.receiver.cpu_seconds.toFixed(1)} s, ` +
-      `peak RSS s/r ${r.sender.peak_rss_mb.toFixed(0)}/${r.receiver.peak_rss_mb.toFixed(0)} MB`;
+      `peak RSS s/r ${r.sender.peak_rss_mb.toFixed(0)}/${r.receiver.peak_rss_mb.toFixed(0)} MB ` +
+      `(buffers ${r.sender.peak_external_mb.toFixed(0)}/${r.receiver.peak_external_mb.toFixed(0)}, ` +
+      `full collections ${r.sender.sweeps?.full ?? '?'}/${r.receiver.sweeps?.full ?? '?'})`;
     const direct = async (kind: 'quic' | 'tcp') => {
       const out = join(dir, `out-${kind}`);
       await mkdir(out);

@@ -16,7 +16,7 @@ import type {
   JobView,
   PeerView,
 } from '../src/app/controller.js';
-import { limitHeapGrowth } from '../src/heap.js';
+import { tuneHeap } from '../src/heap.js';
 import type { BenchArgs } from './run.js';
 
 const TRANSFERS = 20;
@@ -236,7 +236,7 @@ class IdleStdin extends EventEmitter {
 /** Run the TUI scenario. */
 export async function tuiBench({ log }: BenchArgs): Promise<Record<string, unknown>> {
   process.env['NODE_ENV'] ??= 'production';
-  limitHeapGrowth(); // as the ferry command does
+  tuneHeap(); // as the ferry command does
   if (process.env['CI'])
     log('tui: CI is set, so ink skips drawing frames; figures are not meaningful');
   // Imported here, after NODE_ENV is set: React picks its build when first loaded.

@@ -9,7 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_RELAY_LISTEN, settingsHelp, UsageError } from './cli/help.js';
 import { ExitCode, errorJson, Reporter } from './cli/output.js';
 import { FerryError } from './engine/errors.js';
-import { limitHeapGrowth } from './heap.js';
+import { tuneHeap } from './heap.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -358,7 +358,7 @@ async function runApp(cmd: Command): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
-  limitHeapGrowth();
+  tuneHeap();
   guardOutput();
   const p = program();
   try {

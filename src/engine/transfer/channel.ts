@@ -6,6 +6,7 @@
  * expects consecutive counters). Incoming frames are authenticated before
  * anything is parsed beyond the fixed data header.
  */
+import { noteBufferChurn } from '../buffer-churn.js';
 import { Direction, FrameOpener, FrameSealer } from '../crypto/aead.js';
 import type { SessionKeys } from '../crypto/handshake.js';
 import { type ErrorCode, FerryError, ProtocolError } from '../errors.js';
@@ -118,6 +119,7 @@ export class SecureChannel {
     return this.#serialized(async () => {
       const h = encodeDataHeader(header);
       const sealed = this.#sendData.seal(this.#dataAad(h), leaf, payload);
+      noteBufferChurn(payload.length);
       await this.#writer.write(FrameType.Data, h, ...sealed);
     });
   }
@@ -178,6 +180,8 @@ export class SecureChannel {
         return { kind: 'control', msg: decodeControl(plain) };
       }
       case FrameType.Data: {
+        // The frame as read and its plaintext.
+        noteBufferChurn(2 * body.length);
         const header = decodeDataHeader(body);
         const plain = this.#recvData.open(
           this.#dataAad(body.subarray(0, DATA_HEADER_BYTES)),
