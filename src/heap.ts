@@ -18,13 +18,13 @@
  * until a collection frees them, and ferry allocates so few small objects
  * that minor collections are rare (~40 per GiB): with a ~9 MB heap, V8 began
  * incremental marking again within milliseconds of ending it, ~100 full
- * collections per GiB. So, while the heap is small:
+ * collections per GiB. So:
  * - a minor collection after every SWEEP_EVERY bytes of churn frees the
  *   buffers that already died, young, for a fraction of a millisecond;
- * - incremental marking is off (below ATOMIC_BELOW, on again above
+ * - while the heap is small, incremental marking is off (below ATOMIC_BELOW, on again above
  *   INCREMENTAL_ABOVE: pauses grow with the heap, and a transfer of 100 000
  *   files keeps hundreds of MB alive);
- * - buffers that lived long enough to be promoted (a window's worth queued
+ * - and, while it is off, buffers that lived long enough to be promoted (a window's worth queued
  *   in a socket, say) are freed by a full collection, one pause of a few
  *   milliseconds at this size, once more than EXTERNAL_FULL_ABOVE of
  *   buffers are held outside the heap (looked at after each minor
@@ -34,7 +34,7 @@
  *   last full collection left (it left what was in flight: engine benchmark
  *   peak RSS 147–168 MB against 123–139), and looking at every chunk
  *   (~15 MB more).
- * 1 GiB through the engine: 3–4 full collections instead of ~100, and the
+ * 1 GiB through the engine: 3–9 full collections instead of ~100, and the
  * transport benchmark's sides spend a quarter less CPU.
  */
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
