@@ -22,13 +22,19 @@ import {
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
-function peakHeap(mode: 'limited' | 'default'): number {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/fixtures/heap-growth.ts', mode], {
-    cwd: root,
-    encoding: 'utf8',
-  });
+/** Run `test/fixtures/<script>` in a child with `flags`; the JSON line it printed. */
+function fixture<T>(script: string, args: string[], flags: string[] = []): T {
+  const r = spawnSync(
+    process.execPath,
+    [...flags, '--import', 'tsx', `test/fixtures/${script}`, ...args],
+    { cwd: root, encoding: 'utf8' },
+  );
   expect(r.status, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout) as { peak: number }).peak;
+  return JSON.parse(r.stdout) as T;
+}
+
+function peakHeap(mode: 'limited' | 'default'): number {
+  return fixture<{ peak: number }>('heap-growth.ts', [mode]).peak;
 }
 
 describe('limitHeapGrowth', () => {
@@ -48,13 +54,7 @@ interface Collections {
 }
 
 function collections(mode: 'tuned' | 'default', dir: string): Collections {
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', 'test/fixtures/marking.ts', mode, join(dir, mode)],
-    { cwd: root, encoding: 'utf8' },
-  );
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Collections;
+  return fixture<Collections>('marking.ts', [mode, join(dir, mode)]);
 }
 
 describe('tuneHeap', () => {
@@ -173,20 +173,11 @@ describe('per-file state', () => {
         );
       }
       await mkdir(join(dir, 'scratch'));
-      const r = spawnSync(
-        process.execPath,
-        [
-          '--expose-gc',
-          '--import',
-          'tsx',
-          'test/fixtures/per-file-heap.ts',
-          join(dir, 'tree'),
-          join(dir, 'scratch'),
-        ],
-        { cwd: root, encoding: 'utf8' },
+      const per = fixture<{ leafSet: number; walk: number; target: number }>(
+        'per-file-heap.ts',
+        [join(dir, 'tree'), join(dir, 'scratch')],
+        ['--expose-gc'],
       );
-      expect(r.status, r.stderr).toBe(0);
-      const per = JSON.parse(r.stdout) as { leafSet: number; walk: number; target: number };
       // Measured: 88 bytes per leaf set (272 with a view each for its slots
       // and bitmap), ~175 per walked file (405 with its paths kept as the
       // pieces path.join and template literals build them), 71 per target.
