@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const peak = rss.stop();
   if (s.files[0]?.merkleRoot !== r.files[0]?.merkleRoot) throw new Error('roots differ');
   process.stdout.write(
-    `${JSON.stringify({ seconds, cpu, elu, peak, maxWindow, files: r.files.length, saved: r.files[0]?.savedAs ?? '', sweeps: { minor: churnSweeper()?.minor, full: churnSweeper()?.full } })}\n`,
+    `${JSON.stringify({ seconds, cpu, elu, peak, maxWindow, files: r.files.length, saved: r.files[0]?.savedAs ?? '', sweeps: { minor: churnSweeper()?.minor, full: churnSweeper()?.full }, stolen: LeafHashPool.shared().stolen })}\n`,
   );
   process.exit(0);
 }

@@ -14,7 +14,10 @@
  * a round trip costs more than hashing them.
  *
  * A pool of several workers starts one and adds the next (up to its size)
- * only when every worker already has a queue (GROW_AT jobs waiting).
+ * only when every worker already has a queue (GROW_AT jobs waiting). When
+ * every worker it may run has STEAL_AT jobs, the calling thread hashes the
+ * chunk itself instead of queueing it: it would otherwise wait for those
+ * jobs, while the other core sits idle (docs/adr/0014-hash-stealing.md).
  * Workers are unref'd while idle, so an idle pool never keeps a process
  * alive, and a worker idle for IDLE_EXIT_MS exits, giving its isolate's
  * memory (~10 MB) back to a long-running app such as the TUI.
@@ -37,6 +40,14 @@ const DEFAULT_WORKERS = Math.min(
 );
 /** Jobs waiting on every worker before another one is started. */
 const GROW_AT = 2;
+/**
+ * Jobs on every worker (the pool at its size) from which the calling thread
+ * hashes a chunk itself. Measured on the 1 GiB engine benchmark, six
+ * alternating runs each (ADR 0014): 4 gave 359–385 MB/s against 316–348
+ * without stealing, 5 gave 345–374, 6 309–381; 2 ran below the baseline
+ * (the JS thread, 98 % busy, became what everything waited for).
+ */
+export const STEAL_AT = 4;
 /** A worker with nothing to do for this long exits (a later job starts a new one). */
 const IDLE_EXIT_MS = 30_000;
 
@@ -93,6 +104,7 @@ export class LeafHashPool {
   #ids = 0;
   #inline: ChunkHasher | null = null;
   #inlineReady: Promise<ChunkHasher> | null = null;
+  #stolen = 0;
   /** Ids of shared memories (chunk slots) hashed here; workers drop theirs once it is collected. */
   readonly #sharedIds = new WeakMap<SharedArrayBuffer, number>();
   readonly #forget = new FinalizationRegistry<number>((id) => {
@@ -127,6 +139,23 @@ export class LeafHashPool {
     return this.#workers.length;
   }
 
+  /**
+   * Chunks the calling thread hashed itself because every worker had
+   * STEAL_AT jobs (for benchmarks and tests).
+   */
+  get stolen(): number {
+    return this.#stolen;
+  }
+
+  /** Whether the pool is at its size and every worker has STEAL_AT jobs. */
+  #backlogged(): boolean {
+    return (
+      this.#size > 0 &&
+      this.#workers.length >= this.#size &&
+      this.#workers.every((w) => w.pending.size >= STEAL_AT)
+    );
+  }
+
   /** Replace the process-wide pool (e.g. `new LeafHashPool(0)` to hash inline). */
   static setShared(pool: LeafHashPool): void {
     void LeafHashPool.#shared?.close();
@@ -141,7 +170,9 @@ export class LeafHashPool {
    * otherwise `data` is copied once and returned as given.
    */
   async leaf(data: Uint8Array, owned = false): Promise<{ leaf: Uint8Array; data: Uint8Array }> {
-    if (data.length < INLINE_BELOW || this.#size === 0) {
+    const steal = this.#backlogged();
+    if (data.length < INLINE_BELOW || this.#size === 0 || steal) {
+      if (steal) this.#stolen++;
       this.#inlineReady ??= ChunkHasher.create();
       this.#inline ??= await this.#inlineReady;
       return { leaf: this.#inline.leaf(data), data };

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChunkSlots } from '../../../src/engine/transfer/chunk-slots.js';
-import { LeafHashPool } from '../../../src/engine/transfer/hash-pool.js';
+import { LeafHashPool, STEAL_AT } from '../../../src/engine/transfer/hash-pool.js';
 import { ChunkHasher } from '../../../src/engine/transfer/merkle.js';
 
 const pools = [new LeafHashPool(2), new LeafHashPool(0)];
@@ -72,6 +72,28 @@ describe('LeafHashPool', () => {
       expect(pool.running).toBe(2);
       await Promise.all(Array.from({ length: 30 }, () => pool.leaf(chunk)));
       expect(pool.running).toBe(2); // never more than its size
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('hashes on the calling thread, not behind a backlog, once every worker has STEAL_AT jobs', async () => {
+    const h = await ChunkHasher.create();
+    const pool = new LeafHashPool(1);
+    try {
+      const chunks = Array.from({ length: STEAL_AT + 6 }, () => randomBytes(64 * 1024));
+      // Asked all at once (no turn of the event loop between): the first
+      // STEAL_AT queue on the worker, each later one finds it backlogged.
+      const leaves = await Promise.all(chunks.map((c) => pool.leaf(c)));
+      expect(pool.stolen).toBe(6);
+      expect(pool.running).toBe(1);
+      leaves.forEach((l, i) => {
+        expect(Buffer.from(l.leaf).equals(Buffer.from(h.leaf(chunks[i]!)))).toBe(true);
+        expect(l.data).toBe(chunks[i]);
+      });
+      // One at a time, the worker never has a backlog: nothing more is stolen.
+      for (const c of chunks.slice(0, 3)) await pool.leaf(c);
+      expect(pool.stolen).toBe(6);
     } finally {
       await pool.close();
     }
