@@ -214,6 +214,29 @@ export async function dialPeer(opts: PathOptions): Promise<Connected> {
   }
 }
 
+/**
+ * Receiver side: dial several rendezvous at once (e.g. a session's resume
+ * rendezvous and its code), keep the first that connects and say which.
+ * A sender waits under one rendezvous at a time, so at most one meets it;
+ * give a direct address to one candidate only (a sender's listener cannot
+ * tell which rendezvous a connection is for).
+ */
+export async function dialAny<T>(
+  candidates: readonly { readonly tag: T; readonly opts: PathOptions }[],
+  signal: AbortSignal,
+): Promise<Connected & { tag: T }> {
+  const ac = new AbortController();
+  const both = AbortSignal.any([ac.signal, signal]);
+  const won = await firstOf(
+    candidates.map(({ tag, opts }) =>
+      dialPeer({ ...opts, signal: both }).then((c) => ({ ...c, tag })),
+    ),
+    (c) => closeQuietly(c.link),
+  );
+  ac.abort();
+  return won;
+}
+
 /** Sender side: wait on the direct listener and/or in relay rooms; the first incoming stream wins. */
 export async function awaitPeer(opts: PathOptions): Promise<Connected> {
   const ac = new AbortController();

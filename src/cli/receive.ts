@@ -20,7 +20,7 @@ import {
 import { rememberPeer, startLan } from './lan.js';
 import { listenCommand } from './listen.js';
 import { displayName, ExitCode, formatBytes, LISTED_FILES, type Reporter } from './output.js';
-import { dialPeer } from './paths.js';
+import { dialAny, type PathOptions } from './paths.js';
 import { askYesNo } from './prompt.js';
 import { onProven } from './send.js';
 import { openSessions, resumeOf, sessionForCode, trackSession } from './sessions.js';
@@ -57,8 +57,15 @@ export async function receiveCommand(
   }
   const parsed = parseCode(code);
   const codeHash = sessionCodeHash(parsed.nameplate, parsed.password);
+  const byCode = {
+    room: roomIdFromNameplate(parsed.nameplate),
+    password: parsed.password,
+    lanHint: nameplateHash(parsed.nameplate),
+  };
   // The same code again after this transfer started once: both sides now
-  // meet under its resume rendezvous (the sender moved there too).
+  // meet under its resume rendezvous (the sender moved there once it saw
+  // the transfer start). A sender killed before it saw that, and run again,
+  // waits under the code instead: try that too.
   const earlier = sessionForCode(openSessions(opts, out), 'receive', codeHash);
   if (earlier) {
     out.say(`resuming session ${earlier.id.slice(0, 8)}`);
@@ -68,6 +75,7 @@ export async function receiveCommand(
         resumeTransferId: earlier.transferId ?? earlier.id,
         recordId: earlier.id,
         codeHash,
+        orCode: byCode,
       },
       {
         ...opts,
@@ -77,17 +85,7 @@ export async function receiveCommand(
       signal,
     );
   }
-  return receiveByRendezvous(
-    {
-      room: roomIdFromNameplate(parsed.nameplate),
-      password: parsed.password,
-      lanHint: nameplateHash(parsed.nameplate),
-      codeHash,
-    },
-    opts,
-    out,
-    signal,
-  );
+  return receiveByRendezvous({ ...byCode, codeHash }, opts, out, signal);
 }
 
 /** How a receiver meets its sender (a code, or a recorded session's resume). */
@@ -103,6 +101,16 @@ export interface ReceiveRendezvous {
   readonly codeHash?: string;
   /** Resuming: the session record to keep (see SessionBase.recordId). */
   readonly recordId?: string;
+  /**
+   * Resuming a code session: the code's own rendezvous, tried at the same
+   * time over relays and the LAN, for a sender that restarted before it
+   * recorded the session (it knows only the code).
+   */
+  readonly orCode?: {
+    readonly room: Uint8Array;
+    readonly password: Uint8Array;
+    readonly lanHint: string;
+  };
 }
 
 /** Find the sender (LAN, direct, relays), show the offer, receive, verify. */
@@ -121,20 +129,32 @@ export async function receiveByRendezvous(
     throw new UsageError('no terminal to ask whether to accept: pass --yes to accept the offer');
   }
   const identity = await loadOrCreateIdentity(configDir);
-  const room = rv.room;
   const lan = await startLan(lanOpts, identity, config, out, false);
   if (!lan) requirePath(relays, direct);
   if (lan && relays.length === 0 && !direct) out.say('looking for the sender on this network…');
-  const conn = await dialPeer({
+  const paths = (r: { room: Uint8Array; lanHint: string }) => ({
     identity,
-    room,
+    room: r.room,
     relays,
-    ...(direct ? { direct } : {}),
-    ...(lan ? { lan: { discovery: lan, nameplateHash: rv.lanHint } } : {}),
+    ...(lan ? { lan: { discovery: lan, nameplateHash: r.lanHint } } : {}),
     ...(opts.relayPassword ? { relayPassword: opts.relayPassword } : {}),
     signal,
-    onNote: (t) => out.say(t),
-  }).finally(() => lan?.close());
+  });
+  const candidates: { tag: ReceiveRendezvous; opts: PathOptions }[] = [
+    {
+      tag: rv,
+      opts: { ...paths(rv), ...(direct ? { direct } : {}), onNote: (t: string) => out.say(t) },
+    },
+  ];
+  if (rv.orCode && (lan || relays.length > 0)) {
+    candidates.push({ tag: { ...rv, ...rv.orCode }, opts: paths(rv.orCode) });
+  }
+  const conn = await dialAny(candidates, signal).finally(() => lan?.close());
+  // The code's rendezvous met a sender that started afresh: this handshake's
+  // resume secret is the one it records, so ours must follow.
+  const met = conn.tag;
+  const renewSecret = met !== rv;
+  const room = met.room;
   out.connected(conn.link.info);
 
   const sessions = openSessions(opts, out);
@@ -144,7 +164,7 @@ export async function receiveByRendezvous(
     identity,
     targetDir,
     store: new CheckpointFileStore(configDir),
-    password: rv.password,
+    password: met.password,
     context: room,
     deviceName: config.deviceName,
     memoryBudget: config.settings.windowMemory,
@@ -175,6 +195,7 @@ export async function receiveByRendezvous(
       targetDir,
       ...(rv.codeHash ? { codeHash: rv.codeHash } : {}),
       ...(rv.recordId ? { recordId: rv.recordId } : {}),
+      ...(renewSecret ? { renewSecret } : {}),
     },
     signal,
   );

@@ -36,6 +36,12 @@ export interface SessionBase {
    * there instead of into a second record.
    */
   readonly recordId?: string;
+  /**
+   * This run met its peer afresh (by the code, the peer having no record):
+   * the record takes this handshake's resume secret, which the peer records,
+   * instead of keeping the first one.
+   */
+  readonly renewSecret?: boolean;
 }
 
 /**
@@ -74,6 +80,7 @@ export function trackSession(
         const rid = base.recordId ?? e.transferId;
         id = rid;
         const before = registry.get(rid);
+        const keep = base.renewSecret ? undefined : before?.resumeSecret;
         safely(() =>
           registry.put({
             id: rid,
@@ -93,9 +100,7 @@ export function trackSession(
             // each handshake derives a new one, and a sender still waiting
             // for this receiver waits under the first (taking the newest
             // made a receiver killed twice look for its sender elsewhere).
-            ...((before?.resumeSecret ?? secret)
-              ? { resumeSecret: before?.resumeSecret ?? secret }
-              : {}),
+            ...((keep ?? secret) ? { resumeSecret: keep ?? secret } : {}),
             ...((base.codeHash ?? before?.codeHash)
               ? { codeHash: base.codeHash ?? before?.codeHash }
               : {}),

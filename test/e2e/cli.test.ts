@@ -269,6 +269,36 @@ describe('ferry send / receive through a relay process', () => {
     await rm(out, { recursive: true });
   }, 180_000);
 
+  it('a sender killed before it recorded the session, run again with the code: the receiver meets it there and resumes, twice', async () => {
+    const { code, out, s, r } = names();
+    const addr = `127.0.0.1:${tcpPort}`;
+    const snd = send([big], code, s, addr);
+    await snd.waitFor((l) => l['type'] === 'code');
+    await mkdir(out);
+    await killWhenCheckpointed(receive(code, r, out, addr), r, 64 * MiB);
+    // As if the sender died between the receiver's accept and its own record
+    // of the session: it comes back knowing only the code (its key stays).
+    snd.proc.kill('SIGKILL');
+    await snd.exit;
+    await rm(join(s, 'sessions.json'));
+    const snd2 = send([big], code, s, addr);
+    await snd2.waitFor((l) => l['type'] === 'code');
+    // The receiver has a record and looks under the resume rendezvous and
+    // under the code at once; only the code has the sender.
+    await killWhenCheckpointed(receive(code, r, out, addr), r, 128 * MiB);
+    await snd2.waitFor((l) => l['type'] === 'waiting');
+    // Killed again: the sender now waits under this session's resume
+    // rendezvous, which the receiver's record must have taken over.
+    const rcv3 = receive(code, r, out, addr);
+    expect(await rcv3.exit).toBe(0);
+    expect(await snd2.exit).toBe(0);
+    const done = rcv3.lines.at(-1)!;
+    expect(done['type']).toBe('completed');
+    expect(done['bytes_skipped'] as number).toBeGreaterThanOrEqual(128 * MiB);
+    expect(await sha(join(out, 'data256.bin'))).toBe(await sha(big));
+    await rm(out, { recursive: true });
+  }, 180_000);
+
   for (const t of transports) {
     it(`a relay whose key is not the one pinned (${t}): refused before joining, exit 1, nothing written`, async () => {
       const { code, out, s, r } = names();

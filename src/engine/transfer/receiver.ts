@@ -405,11 +405,11 @@ export class ReceiveTransfer extends Transfer {
     await this.#saveNow();
     this.state = this.isPaused ? 'paused' : 'transferring';
     this.touch();
-    await ch.sendControl({
-      t: 'accept',
-      files: accept,
-      ...(this.#opts.deviceName ? { name: this.#opts.deviceName } : {}),
-    });
+    // 'started' before the accept leaves: whoever records sessions on it
+    // (the CLI, the app) has done so before the sender can know the transfer
+    // started and move to the resume rendezvous. A receiver killed in between
+    // then finds its record when run again (and tries the code too, for a
+    // sender that never got the accept).
     this.emit({
       type: 'started',
       transferId: this.transferIdHex,
@@ -419,6 +419,11 @@ export class ReceiveTransfer extends Transfer {
       })),
       total: this.total,
       resumedBytes: resumed,
+    });
+    await ch.sendControl({
+      t: 'accept',
+      files: accept,
+      ...(this.#opts.deviceName ? { name: this.#opts.deviceName } : {}),
     });
   }
 

@@ -89,6 +89,24 @@ describe('resume', () => {
     await cleanup(dst);
   });
 
+  it("the receiver reports 'started' before its accept leaves (a session recorded then precedes the sender's start)", async () => {
+    const dst = await tmp();
+    const pair = startPair({ paths: [file], targetDir: dst });
+    // Bytes the receiver had sent when each side reported 'started'.
+    let atReceiver = -1;
+    let atSender = -1;
+    pair.receiver.on((e) => {
+      if (e.type === 'started') atReceiver = pair.wire.r2s;
+    });
+    pair.sender.on((e) => {
+      if (e.type === 'started') atSender = pair.wire.r2s;
+    });
+    await Promise.all([pair.sender.done, pair.receiver.done]);
+    await settle(pair);
+    expect(atReceiver).toBeGreaterThan(0); // after the handshake
+    expect(atSender).toBeGreaterThan(atReceiver); // the accept crossed after it
+  });
+
   it('detects a source changed between sessions and repairs it chunk-wise', async () => {
     const dst = await tmp();
     const store = new MemorySessionStore();
