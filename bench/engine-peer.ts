@@ -51,8 +51,13 @@ async function main(): Promise<void> {
   const elu = performance.eventLoopUtilization(elu0).utilization;
   const peak = rss.stop();
   if (s.files[0]?.merkleRoot !== r.files[0]?.merkleRoot) throw new Error('roots differ');
+  // Both sides hash every chunk: the leaves the pool was asked for.
+  const leaves = [sender, receiver].reduce(
+    (n, t) => n + t.snapshot().files.reduce((m, f) => m + f.chunks.length, 0),
+    0,
+  );
   process.stdout.write(
-    `${JSON.stringify({ seconds, cpu, elu, peak, maxWindow, files: r.files.length, saved: r.files[0]?.savedAs ?? '', sweeps: { minor: churnSweeper()?.minor, full: churnSweeper()?.full }, stolen: LeafHashPool.shared().stolen })}\n`,
+    `${JSON.stringify({ seconds, cpu, elu, peak, maxWindow, files: r.files.length, saved: r.files[0]?.savedAs ?? '', sweeps: { minor: churnSweeper()?.minor, full: churnSweeper()?.full }, stolen: LeafHashPool.shared().stolen, leaves })}\n`,
   );
   process.exit(0);
 }

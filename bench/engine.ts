@@ -69,10 +69,11 @@ export async function engineBench({
         maxWindow: number;
         saved: string;
         stolen: number;
+        leaves: number;
       };
     };
     // Each run in a fresh process: CPU and peak RSS are the transfer's own.
-    const { seconds, cpu, elu, peak, maxWindow, saved, stolen } = await run('workers');
+    const { seconds, cpu, elu, peak, maxWindow, saved, stolen, leaves } = await run('workers');
     const inline = await run('inline');
     const inlineMbps = size / inline.seconds / 1e6;
     const buffered = await run('buffered');
@@ -89,9 +90,8 @@ export async function engineBench({
     log(
       `  cpu ${cpu.toFixed(2)} s (${((cpu / seconds) * 100).toFixed(0)} % of one core; JS thread busy ${(elu * 100).toFixed(0)} %), peak RSS ${peak.toFixed(0)} MB, window up to ${maxWindow} chunks`,
     );
-    const chunks = 2 * Math.ceil(size / 2 ** 20);
     log(
-      `  leaves hashed on the JS thread while the hash worker had a backlog: ${stolen} of ${chunks} (docs/adr/0014)`,
+      `  leaves hashed on the JS thread while the hash worker had a backlog: ${stolen} of ${leaves} (docs/adr/0014)`,
     );
     log(
       `  ceilings (one core, same run): aes-256-gcm ${aes.toFixed(0)} MB/s, BLAKE3 ${blake3.toFixed(0)} MB/s`,

@@ -128,6 +128,32 @@ function receive(code: string, cfg: string, out: string, relayAddr: string, wrap
   );
 }
 
+/** A `send` of the 256 MiB file through the relay, its code shown and the receiver's folder made. */
+async function bigSend() {
+  const { code, out, s, r } = names();
+  const addr = `127.0.0.1:${tcpPort}`;
+  const snd = send([big], code, s, addr);
+  await snd.waitFor((l) => l['type'] === 'code');
+  await mkdir(out);
+  return { code, out, s, r, addr, snd };
+}
+
+/**
+ * bigSend, its receiver killed -9 once 64 MiB are checkpointed, then the
+ * sender killed -9 and run again with the same code and paths; with
+ * `forgetSession` its session record is lost in between.
+ */
+async function bothKilledMidway(opts: { forgetSession?: boolean } = {}) {
+  const { code, out, s, r, addr, snd } = await bigSend();
+  await killWhenCheckpointed(receive(code, r, out, addr), r, 64 * MiB);
+  snd.proc.kill('SIGKILL');
+  await snd.exit;
+  if (opts.forgetSession) await rm(join(s, 'sessions.json'));
+  const snd2 = send([big], code, s, addr);
+  await snd2.waitFor((l) => l['type'] === 'code');
+  return { code, out, r, addr, snd2 };
+}
+
 describe('ferry send / receive through a relay process', () => {
   const transports = onlyLoopback ? (['tcp', 'quic'] as const) : (['tcp'] as const);
   if (!onlyLoopback)
@@ -192,11 +218,7 @@ describe('ferry send / receive through a relay process', () => {
   );
 
   it('kill -9 of the receiver mid-way, twice, re-run with the same code: resumes while the sender waits', async () => {
-    const { code, out, s, r } = names();
-    const addr = `127.0.0.1:${tcpPort}`;
-    const snd = send([big], code, s, addr);
-    await snd.waitFor((l) => l['type'] === 'code');
-    await mkdir(out);
+    const { code, out, r, addr, snd } = await bigSend();
     await killWhenCheckpointed(receive(code, r, out, addr), r, 64 * MiB);
     await snd.waitFor((l) => l['type'] === 'waiting');
     // Killed again in the resumed session: both sides must still meet under
@@ -219,11 +241,7 @@ describe('ferry send / receive through a relay process', () => {
   it.skipIf(!hasPrlimit)(
     'the file outgrows what the disk allows: NO_SPACE with a hint, the sender waits, a re-run resumes',
     async () => {
-      const { code, out, s, r } = names();
-      const addr = `127.0.0.1:${tcpPort}`;
-      const snd = send([big], code, s, addr);
-      await snd.waitFor((l) => l['type'] === 'code');
-      await mkdir(out);
+      const { code, out, r, addr, snd } = await bigSend();
       // The kernel refuses writes past 64 MiB in one file (EFBIG), as a FAT32
       // stick does past 4 GiB; the checkpoint and session files stay small.
       const capped = receive(code, r, out, addr, ['prlimit', `--fsize=${64 * MiB}`]);
@@ -251,16 +269,7 @@ describe('ferry send / receive through a relay process', () => {
   );
 
   it('kill -9 of both sides, restart the sender with the same code and paths: still resumes', async () => {
-    const { code, out, s, r } = names();
-    const addr = `127.0.0.1:${tcpPort}`;
-    const snd = send([big], code, s, addr);
-    await snd.waitFor((l) => l['type'] === 'code');
-    await mkdir(out);
-    await killWhenCheckpointed(receive(code, r, out, addr), r, 64 * MiB);
-    snd.proc.kill('SIGKILL');
-    await snd.exit;
-    const snd2 = send([big], code, s, addr);
-    await snd2.waitFor((l) => l['type'] === 'code');
+    const { code, out, r, addr, snd2 } = await bothKilledMidway();
     const rcv2 = receive(code, r, out, addr);
     expect(await rcv2.exit).toBe(0);
     expect(await snd2.exit).toBe(0);
@@ -270,19 +279,9 @@ describe('ferry send / receive through a relay process', () => {
   }, 180_000);
 
   it('a sender killed before it recorded the session, run again with the code: the receiver meets it there and resumes, twice', async () => {
-    const { code, out, s, r } = names();
-    const addr = `127.0.0.1:${tcpPort}`;
-    const snd = send([big], code, s, addr);
-    await snd.waitFor((l) => l['type'] === 'code');
-    await mkdir(out);
-    await killWhenCheckpointed(receive(code, r, out, addr), r, 64 * MiB);
     // As if the sender died between the receiver's accept and its own record
     // of the session: it comes back knowing only the code (its key stays).
-    snd.proc.kill('SIGKILL');
-    await snd.exit;
-    await rm(join(s, 'sessions.json'));
-    const snd2 = send([big], code, s, addr);
-    await snd2.waitFor((l) => l['type'] === 'code');
+    const { code, out, r, addr, snd2 } = await bothKilledMidway({ forgetSession: true });
     // The receiver has a record and looks under the resume rendezvous and
     // under the code at once; only the code has the sender.
     await killWhenCheckpointed(receive(code, r, out, addr), r, 128 * MiB);
